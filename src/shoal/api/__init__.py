@@ -1,0 +1,1 @@
+"""Pure data: the resource kinds, their defaults and validation, configuration, errors."""

@@ -1,0 +1,1 @@
+"""The Kubernetes-style HTTP API over the store."""

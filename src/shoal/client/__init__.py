@@ -1,0 +1,1 @@
+"""The API client interface, with an in-process and a REST implementation."""
