@@ -21,7 +21,7 @@ from shoal.api.catalog import Catalog
 from shoal.api.errors import ApiError, BadRequest, MethodNotAllowed, NotFound, RequestTooLarge
 from shoal.api.errors import UnsupportedMediaType as Unsupported
 from shoal.api.types import ResourceType
-from shoal.apiserver import tables
+from shoal.apiserver import protobuf, tables
 from shoal.apiserver.registry import Registry, Written
 from shoal.apiserver.selectors import selector_predicate
 from shoal.apiserver.watch import watch
@@ -142,6 +142,8 @@ class ResourceHandler:
                 return json.loads(raw)
             if ctype in ("application/yaml", "application/x-yaml", "text/yaml"):
                 return yaml.safe_load(bytes(raw))
+            if ctype == protobuf.CONTENT_TYPE:
+                return protobuf.decode(bytes(raw))
         except (json.JSONDecodeError, UnicodeDecodeError, yaml.YAMLError) as exc:
             raise BadRequest(f"the request body is not valid "
                              f"{'JSON' if 'json' in ctype or not ctype else 'YAML'}: "

@@ -15,6 +15,7 @@ from typing import Any
 from shoal.api.catalog import Catalog
 from shoal.api.schema import object_schema
 from shoal.api.types import ResourceType
+from shoal.apiserver import openapi_pb
 
 Obj = dict[str, Any]
 
@@ -106,6 +107,11 @@ def v3_index(catalog: Catalog) -> bytes:
             path = gv_path(group, version)
             paths[path] = {"serverRelativeURL": f"/openapi/v3/{path}?hash={digest}"}
     return json.dumps({"paths": paths}).encode()
+
+
+@cache
+def v2_protobuf(catalog: Catalog) -> bytes:
+    return openapi_pb.encode_document(json.loads(v2_document(catalog)))
 
 
 @cache

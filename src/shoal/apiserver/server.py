@@ -17,7 +17,7 @@ from aiohttp import web
 
 import shoal
 from shoal.api.errors import ApiError, InternalError, NotFound, Unauthorized
-from shoal.apiserver import discovery, openapi
+from shoal.apiserver import discovery, openapi, openapi_pb
 from shoal.apiserver.handlers import ResourceHandler, resolve
 from shoal.apiserver.registry import Registry
 
@@ -92,6 +92,8 @@ def build_app(registry: Registry, *, token: str | None = None,
         return _json(discovery.api_group_list(catalog))
 
     async def openapi_v2(request: web.Request) -> web.Response:
+        if "protobuf" in request.headers.get("Accept", ""):
+            return _json(openapi.v2_protobuf(catalog), openapi_pb.CONTENT_TYPE)
         return _json(openapi.v2_document(catalog))
 
     async def openapi_v3(request: web.Request) -> web.Response:
