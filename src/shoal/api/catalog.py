@@ -36,6 +36,13 @@ class Catalog:
                 return t
         return None
 
+    def require(self, name: str) -> ResourceType:
+        """``resolve`` for names the code itself uses: a missing one is a bug."""
+        rt = self.resolve(name)
+        if rt is None:
+            raise KeyError(f"no resource type named {name!r}")
+        return rt
+
     def groups(self) -> dict[str, list[str]]:
         """Group name → its versions, in the order kinds were declared."""
         out: dict[str, list[str]] = {}

@@ -1,0 +1,142 @@
+"""``shoal up``: run Shoal on this machine — the API server and the controllers, in one process.
+
+The wiring lives here and only here: open the store in the data directory, create the
+system namespaces and Knative's ConfigMaps on first start, serve the API, write
+``server.json`` and a kubeconfig for clients, run the controllers, and on SIGINT/SIGTERM
+stop in a fixed order (controllers, then the API server, then the store).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import fcntl
+import ipaddress
+import logging
+import os
+import secrets
+import signal
+import sys
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any
+
+from shoal.api.catalog import default_catalog
+from shoal.apiserver.registry import Registry
+from shoal.apiserver.server import ApiServer
+from shoal.cli.config import default_data_dir, kubeconfig_yaml, write_server_file
+from shoal.client.inprocess import InProcessClient
+from shoal.controllers.manager import Manager
+from shoal.store import Store
+
+log = logging.getLogger("shoal")
+
+DEFAULT_API_PORT = 8090
+DEFAULT_GATEWAY_PORT = 8080
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-dir", dest="up_data_dir", default=None,
+                        help="where state is kept (default: $SHOAL_DATA_DIR or ~/.shoal)")
+    parser.add_argument("--api-host", default="127.0.0.1",
+                        help="address of the API server (default 127.0.0.1; any other "
+                             "address requires the bearer token)")
+    parser.add_argument("--api-port", type=int, default=DEFAULT_API_PORT,
+                        help=f"port of the API server (default {DEFAULT_API_PORT}; 0 picks "
+                             f"a free one)")
+    parser.add_argument("--gateway-port", type=int, default=DEFAULT_GATEWAY_PORT,
+                        help=f"port of the serving gateway (default {DEFAULT_GATEWAY_PORT})")
+    parser.add_argument("--log-level", default="info",
+                        choices=["debug", "info", "warning", "error"])
+    parser.add_argument("--changelog-retention", type=int, default=100_000,
+                        help="changes kept for watches to resume from (default 100000)")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _token(data_dir: Path) -> str:
+    path = data_dir / "token"
+    if path.exists():
+        return path.read_text().strip()
+    token = secrets.token_urlsafe(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(token + "\n")
+    return token
+
+
+def run(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    given = args.up_data_dir or getattr(args, "data_dir", None)
+    data_dir = Path(given).expanduser() if given else default_data_dir()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    lock = open(data_dir / "lock", "w")  # noqa: SIM115 - held for the life of the process
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        print(f"error: another shoal is running on {data_dir}", file=sys.stderr)
+        return 1
+    try:
+        return _run(_serve(args, data_dir))
+    finally:
+        lock.close()
+
+
+def _run(main: Coroutine[Any, Any, int]) -> int:
+    """Run on uvloop where it is installed (it is a dependency on Linux and macOS)."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover
+        return asyncio.run(main)
+    return uvloop.run(main)
+
+
+async def _serve(args: argparse.Namespace, data_dir: Path) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+    store = Store(data_dir / "shoal.db", retention=args.changelog_retention)
+    registry = Registry(store, default_catalog())
+    registry.bootstrap()
+    token = _token(data_dir)
+    server = ApiServer(registry, args.api_host, args.api_port,
+                       token=None if _is_loopback(args.api_host) else token)
+    try:
+        await server.start()
+    except OSError as exc:
+        print(f"error: cannot listen on {args.api_host}:{args.api_port}: {exc.strerror}",
+              file=sys.stderr)
+        store.close()
+        return 1
+    write_server_file(data_dir, server.url, token)
+    kubeconfig = data_dir / "kubeconfig"
+    kubeconfig.write_text(kubeconfig_yaml(server.url, token))
+    kubeconfig.chmod(0o600)
+
+    manager = Manager(InProcessClient(registry), component="shoal-controller")
+    await manager.start()
+    print(f"Shoal is up. API server: {server.url}  (data: {data_dir})", flush=True)
+    print(f"  kubectl --server {server.url} get ksvc", flush=True)
+    print(f"  export KUBECONFIG={kubeconfig}   # or: shoal kubeconfig > ~/.kube/shoal",
+          flush=True)
+    try:
+        await stop.wait()
+    finally:
+        log.info("stopping")
+        await manager.stop()
+        await server.stop()
+        with contextlib.suppress(FileNotFoundError):
+            (data_dir / "server.json").unlink()
+        store.close()
+    return 0
