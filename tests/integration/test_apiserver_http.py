@@ -97,19 +97,19 @@ async def test_list_with_label_and_field_selectors(http: Any) -> None:
         cm = configmap(name)
         cm["metadata"]["labels"] = {"tier": tier}
         await call(http, "POST", CM, cm)
-    status, listed = await call(http, "GET", f"{CM}?labelSelector=tier%3Dweb")
+    _, listed = await call(http, "GET", f"{CM}?labelSelector=tier%3Dweb")
     assert [i["metadata"]["name"] for i in listed["items"]] == ["x1", "x3"]
-    status, listed = await call(http, "GET", f"{CM}?labelSelector=tier+in+(db)")
+    _, listed = await call(http, "GET", f"{CM}?labelSelector=tier+in+(db)")
     assert [i["metadata"]["name"] for i in listed["items"]] == ["x2"]
-    status, listed = await call(http, "GET", f"{CM}?fieldSelector=metadata.name%3Dx3")
+    _, listed = await call(http, "GET", f"{CM}?fieldSelector=metadata.name%3Dx3")
     assert [i["metadata"]["name"] for i in listed["items"]] == ["x3"]
-    status, listed = await call(http, "GET", "/api/v1/configmaps")  # all namespaces
+    _, listed = await call(http, "GET", "/api/v1/configmaps")  # all namespaces
     assert {"knative-serving", "default"} <= {i["metadata"]["namespace"]
                                               for i in listed["items"]}
 
 
 async def read_events(resp: aiohttp.ClientResponse, count: int) -> list[dict[str, Any]]:
-    events = []
+    events: list[dict[str, Any]] = []
     while len(events) < count:
         line = await asyncio.wait_for(resp.content.readline(), 5)
         if not line:
@@ -241,7 +241,7 @@ async def test_finalizers_hold_deletion_until_removed(http: Any) -> None:
     await call(http, "POST", CM, cm)
     status, marked = await call(http, "DELETE", f"{CM}/held")
     assert status == 202 and marked["metadata"]["deletionTimestamp"]
-    status, still = await call(http, "GET", f"{CM}/held")
+    status, _ = await call(http, "GET", f"{CM}/held")
     assert status == 200
     status, _ = await call(http, "PATCH", f"{CM}/held", {"metadata": {"finalizers": None}},
                            content_type="application/merge-patch+json")
@@ -255,7 +255,7 @@ async def test_foreground_deletes_dependents_first(http: Any) -> None:
     kid = owned("fgkid", root, block=True)
     kid["metadata"]["finalizers"] = ["example.com/hold"]
     await call(http, "POST", CM, kid)
-    status, owner = await call(http, "DELETE", f"{CM}/fg", {"propagationPolicy": "Foreground"})
+    _, owner = await call(http, "DELETE", f"{CM}/fg", {"propagationPolicy": "Foreground"})
     assert "foregroundDeletion" in owner["metadata"]["finalizers"]
     assert {"fg", "fgkid"} <= await names(http)  # the dependent's finalizer blocks both
     await call(http, "PATCH", f"{CM}/fgkid", {"metadata": {"finalizers": None}},

@@ -84,8 +84,11 @@ def _wants_table(request: web.Request) -> bool:
     return "as=Table" in request.headers.get("Accept", "")
 
 
+USER = web.RequestKey("user", str)
+
+
 def _user(request: web.Request) -> str:
-    return str(request.get("user", "system:admin"))
+    return str(request.get(USER, "system:admin"))
 
 
 class ResourceHandler:

@@ -18,7 +18,7 @@ from aiohttp import web
 import shoal
 from shoal.api.errors import ApiError, InternalError, NotFound, Unauthorized
 from shoal.apiserver import discovery, openapi, openapi_pb
-from shoal.apiserver.handlers import ResourceHandler, resolve
+from shoal.apiserver.handlers import USER, ResourceHandler, resolve
 from shoal.apiserver.registry import Registry
 
 log = logging.getLogger("shoal.apiserver")
@@ -67,7 +67,7 @@ def build_app(registry: Registry, *, token: str | None = None,
             given = request.headers.get("Authorization", "")
             if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
                 raise Unauthorized("Unauthorized")
-        request["user"] = "system:admin"
+        request[USER] = "system:admin"
         return await handler(request)
 
     async def health(request: web.Request) -> web.Response:

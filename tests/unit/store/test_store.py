@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from shoal.store import ADDED, DELETED, MODIFIED, Change, Expired, KeyExists, Store, VersionConflict
 
 
-def obj(name: str, uid: str = "", owners: tuple[str, ...] = ()) -> dict:
-    meta: dict = {"name": name, "uid": uid or f"uid-{name}"}
+def obj(name: str, uid: str = "", owners: tuple[str, ...] = ()) -> dict[str, Any]:
+    meta: dict[str, Any] = {"name": name, "uid": uid or f"uid-{name}"}
     if owners:
         meta["ownerReferences"] = [{"apiVersion": "v1", "kind": "X", "name": o, "uid": o}
                                    for o in owners]
