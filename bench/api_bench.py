@@ -118,7 +118,8 @@ async def timed_get(http: aiohttp.ClientSession, url: str, headers: dict[str, st
 async def watch_latency(url: str, watchers: int, writes: int) -> tuple[list[float], list[float]]:
     received: dict[str, list[float]] = {}
     async with aiohttp.ClientSession() as http:
-        async with http.get(url + CM + "/wl-seed") as resp:
+        async with http.post(url + CM, data=json.dumps(configmap("wl-seed")).encode(),
+                             headers={"Content-Type": "application/json"}) as resp:
             rv = (await resp.json())["metadata"]["resourceVersion"]
 
         async def watcher() -> None:
@@ -164,7 +165,7 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--objects", type=int, default=10_000)
     parser.add_argument("--services", type=int, default=1_000)
-    parser.add_argument("--creates", type=int, default=2_000)
+    parser.add_argument("--creates", type=int, default=1_000)
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:

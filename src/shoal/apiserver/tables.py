@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from functools import cache
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,7 +29,8 @@ _TOKEN = re.compile(
     """, re.VERBOSE)
 
 
-def _segments(path: str) -> list[tuple[str, Any]]:
+@cache
+def _segments(path: str) -> tuple[tuple[str, Any], ...]:
     segments: list[tuple[str, Any]] = []
     pos = 0
     while pos < len(path):
@@ -47,7 +49,7 @@ def _segments(path: str) -> list[tuple[str, Any]]:
         else:
             segments.append(("all", None))
         pos = m.end()
-    return segments
+    return tuple(segments)
 
 
 def jsonpath(obj: Any, path: str) -> list[Any]:
@@ -99,9 +101,11 @@ def human_duration(seconds: float) -> str:
 
 def age(timestamp: str, now: datetime) -> str:
     try:
-        then = datetime.strptime(timestamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+        then = datetime.fromisoformat(timestamp)
     except (TypeError, ValueError):
         return "<unknown>"
+    if then.tzinfo is None:
+        then = then.replace(tzinfo=UTC)
     return human_duration((now - then).total_seconds())
 
 
