@@ -18,6 +18,14 @@ SERVING_NS = "knative-serving"
 EVENTING_NS = "knative-eventing"
 
 DEFAULT_BROKER_CLASS = "SQLiteBroker"
+IN_MEMORY_BROKER_CLASS = "InMemoryBroker"
+# Broker classes Shoal serves, and whether their events survive a restart. Knative's own
+# default class name is served by the durable log, so YAML written for Knative works as is.
+BROKER_CLASSES: dict[str, bool] = {
+    DEFAULT_BROKER_CLASS: True,
+    "MTChannelBasedBroker": True,
+    IN_MEMORY_BROKER_CLASS: False,
+}
 
 DEFAULT_CONFIGMAPS: dict[tuple[str, str], dict[str, str]] = {
     (SERVING_NS, "config-autoscaler"): {

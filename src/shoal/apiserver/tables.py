@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from functools import cache
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
 from shoal.api.types import PrinterColumn, ResourceType

@@ -45,7 +45,7 @@ class TriggerSpec(Model):
     filters: list[SubscriptionsAPIFilter] | None = Field(
         default=None,
         description="Filters is a list of Subscriptions API filters; an event "
-        "is delivered only if all of them match. Used together with filter, both must pass.",
+        "is delivered only if all of them match. When filters is set, filter is ignored.",
     )
     subscriber: Destination | None = Field(
         default=None,

@@ -1,0 +1,1 @@
+"""The eventing data plane: CloudEvents, broker ingress, the durable log, dispatch, delivery."""
