@@ -1,0 +1,327 @@
+"""Deliver one event to one subscriber with Knative's delivery semantics.
+
+The dispatchers (``dispatcher.py`` for Triggers, later the channel dispatchers) call
+``Deliverer.deliver`` for every event they hand on. One delivery is:
+
+1. **Send** the event to the subscriber in binary content mode (structured when the policy's
+   ``format`` is ``json``) with ``Prefer: reply``, which Knative adds whether or not a reply
+   is wanted, plus the caller's ``extra_headers`` (``Kn-Namespace``, for instance). Each
+   attempt has the policy's timeout, measured on the injected clock.
+2. **Retry** what ``backoff.should_retry`` allows, up to ``policy.retry`` times, sleeping the
+   policy's backoff (or a honoured ``Retry-After``) on the injected clock in between.
+3. **Read the reply** of a 2xx response with the HTTP codec. As in Knative's broker filter
+   handler, a reply that claims to be an event but is not a valid one fails the attempt, and
+   so does (by default, ``strict_reply``) a non-empty body that is not an event at all:
+   Knative's contract is that a response is empty or a valid CloudEvent. The filter answers
+   such responses with 502 Bad Gateway, which is retried; Shoal records the attempt the
+   same way (``status`` 502, the subscriber's body kept for the dead-letter sink). Channel
+   subscriptions pass ``strict_reply=False``: Knative's channel dispatcher drops a body that
+   is not an event and counts the delivery as done.
+4. **Dead-letter** after the last failure, when a sink is given: the original event goes
+   there with the same retry policy (as kncloudevents does), without ``Prefer: reply``, with
+   the error extensions that Knative's Kafka-based broker sets:
+
+   - ``knativeerrordest``: the subscriber's URL, always;
+   - ``knativeerrorcode``: the last status code, only when there was a response (none after
+     a connection error or a timeout);
+   - ``knativeerrordata``: the last response body, cut to its first 1024 bytes and then
+     base64-encoded, only when the body was not empty;
+   - one extension per ``kne-<name>`` response header (``<name>`` lower-cased), when the
+     name is a valid extension name and not a context attribute.
+
+   (Knative's channel-based broker instead reports a connection error as code 500 with the
+   error text as data, and cuts the base64 text rather than the body.) A reply from the
+   dead-letter sink is ignored.
+
+``DeliveryResult`` tells the caller what happened; the caller decides what to do with a
+reply (the Trigger dispatcher publishes it back to the broker).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import re
+from collections.abc import Coroutine, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import aiohttp
+from multidict import CIMultiDict, CIMultiDictProxy
+
+from shoal.controllers.clock import Clock
+from shoal.eventing import codec
+from shoal.eventing.backoff import RetryPolicy, should_retry
+from shoal.eventing.event import CloudEvent
+
+log = logging.getLogger("shoal.eventing.delivery")
+
+ERROR_DEST = "knativeerrordest"
+ERROR_CODE = "knativeerrorcode"
+ERROR_DATA = "knativeerrordata"
+ERROR_DATA_MAX_BYTES = 1024
+ERROR_HEADER_PREFIX = "kne-"
+BAD_GATEWAY = 502
+NOT_AN_EVENT = (
+    "received a non-empty response not recognized as CloudEvent. "
+    "The response MUST be either empty or a valid CloudEvent"
+)
+
+_EXTENSION_NAME = re.compile(r"[a-z0-9]+")
+_NO_HEADERS: CIMultiDictProxy[str] = CIMultiDictProxy(CIMultiDict())
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True)
+class DeliveryResult:
+    """What became of one delivery.
+
+    ``status`` and ``error`` describe the last attempt at the subscriber: its status code
+    (None when no response came: connection error or timeout; 502 when a 2xx carried a
+    reply that is not a valid event) and, unless it was delivered, why it failed.
+    ``attempts`` counts the attempts at the subscriber only.
+    """
+
+    delivered: bool
+    status: int | None
+    reply: CloudEvent | None = None
+    dead_lettered: bool = False
+    attempts: int = 0
+    error: str | None = None
+    dead_letter_status: int | None = None
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """One attempt: the response (if any) and, when it failed, why."""
+
+    status: int | None
+    headers: Mapping[str, str]
+    body: bytes
+    error: str | None
+    reply: CloudEvent | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+class _AttemptTimedOut(Exception):
+    pass
+
+
+def error_extensions(
+    destination: str, status: int | None, headers: Mapping[str, str], body: bytes
+) -> dict[str, Any]:
+    """The extensions a dead-lettered event carries about its last failed attempt."""
+    extensions: dict[str, Any] = {ERROR_DEST: destination}
+    if status is None:
+        return extensions
+    extensions[ERROR_CODE] = status
+    for key, value in headers.items():
+        lowered = key.lower()
+        if not lowered.startswith(ERROR_HEADER_PREFIX):
+            continue
+        name = lowered[len(ERROR_HEADER_PREFIX) :]
+        if _EXTENSION_NAME.fullmatch(name) and name not in codec.RULES_V1:
+            extensions[name] = value
+    if body:
+        extensions[ERROR_DATA] = base64.b64encode(body[:ERROR_DATA_MAX_BYTES]).decode("ascii")
+    return extensions
+
+
+def _looks_like_event(headers: Mapping[str, str]) -> bool:
+    """Whether a response announces an event: a ``ce-specversion`` header or a
+    CloudEvents content type (what sdk-go's ``ReadEncoding`` looks at)."""
+    if headers.get("ce-specversion") is not None:
+        return True
+    content_type = headers.get("content-type") or ""
+    return content_type.strip().lower().startswith("application/cloudevents")
+
+
+class Deliverer:
+    """Sends events over one shared HTTP session; time comes from ``clock``."""
+
+    def __init__(self, session: aiohttp.ClientSession, clock: Clock) -> None:
+        self.session = session
+        self.clock = clock
+
+    async def deliver(
+        self,
+        event: CloudEvent,
+        subscriber: str,
+        policy: RetryPolicy,
+        *,
+        dead_letter: str | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        strict_reply: bool = True,
+    ) -> DeliveryResult:
+        """Deliver ``event`` to ``subscriber``, then to ``dead_letter`` if that failed."""
+        encoded_headers, body = self._encode(event, policy)
+        headers = _headers(encoded_headers, extra_headers, prefer_reply=True)
+        outcome, attempts = await self._send(
+            subscriber, headers, body, policy, reply=True, strict_reply=strict_reply
+        )
+        if outcome.ok:
+            return DeliveryResult(
+                delivered=True, status=outcome.status, reply=outcome.reply, attempts=attempts
+            )
+        failure = f"unable to complete request to {subscriber}: {outcome.error}"
+        if dead_letter is None:
+            log.warning("event %s: %s", event.id, failure)
+            return DeliveryResult(
+                delivered=False, status=outcome.status, attempts=attempts, error=outcome.error
+            )
+        dead = event.copy()
+        dead.attributes.update(
+            error_extensions(subscriber, outcome.status, outcome.headers, outcome.body)
+        )
+        dead_headers, dead_body = self._encode(dead, policy)
+        dls, _ = await self._send(
+            dead_letter,
+            _headers(dead_headers, extra_headers),
+            dead_body,
+            policy,
+            reply=False,
+            strict_reply=False,
+        )
+        if not dls.ok:
+            log.warning(
+                "event %s: %s, nor to the dead-letter sink %s: %s",
+                event.id,
+                failure,
+                dead_letter,
+                dls.error,
+            )
+        return DeliveryResult(
+            delivered=False,
+            status=outcome.status,
+            attempts=attempts,
+            dead_lettered=dls.ok,
+            error=outcome.error,
+            dead_letter_status=dls.status,
+        )
+
+    @staticmethod
+    def _encode(event: CloudEvent, policy: RetryPolicy) -> tuple[dict[str, str], bytes]:
+        if policy.format == "json":
+            return codec.to_structured(event)
+        return codec.to_binary(event)
+
+    async def _send(
+        self,
+        url: str,
+        headers: CIMultiDict[str],
+        body: bytes,
+        policy: RetryPolicy,
+        *,
+        reply: bool,
+        strict_reply: bool,
+    ) -> tuple[_Outcome, int]:
+        """Attempt, and retry what may be retried; the last outcome and the attempt count."""
+        attempts = 0
+        while True:
+            attempts += 1
+            outcome = await self._attempt(
+                url, headers, body, policy.timeout, reply=reply, strict_reply=strict_reply
+            )
+            if outcome.ok or attempts > policy.retry or not should_retry(outcome.status):
+                return outcome, attempts
+            wait = policy.delay(
+                attempts - 1, outcome.status, outcome.headers.get("Retry-After"), self.clock.now()
+            )
+            log.debug(
+                "POST %s failed (%s); retry %d of %d in %.3gs",
+                url,
+                outcome.error,
+                attempts,
+                policy.retry,
+                wait,
+            )
+            await self.clock.sleep(wait)
+
+    async def _attempt(
+        self,
+        url: str,
+        headers: CIMultiDict[str],
+        body: bytes,
+        timeout: float | None,
+        *,
+        reply: bool,
+        strict_reply: bool,
+    ) -> _Outcome:
+        try:
+            status, response_headers, payload = await self._timed(
+                self._post(url, headers, body, limited=timeout is not None), timeout
+            )
+        except _AttemptTimedOut:
+            return _Outcome(None, _NO_HEADERS, b"", f"no response within {timeout:g}s")
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            return _Outcome(None, _NO_HEADERS, b"", f"{type(exc).__name__}: {exc}")
+        if status < 200 or status > 299:
+            return _Outcome(
+                status,
+                response_headers,
+                payload,
+                f"unexpected HTTP response, expected 2xx, got {status}",
+            )
+        if not reply:
+            return _Outcome(status, response_headers, payload, None)
+        try:
+            event = codec.parse_response(status, response_headers, payload)
+        except codec.InvalidEvent as exc:
+            return _Outcome(BAD_GATEWAY, response_headers, payload, f"malformed reply: {exc}")
+        if event is None and strict_reply and payload and not _looks_like_event(response_headers):
+            return _Outcome(BAD_GATEWAY, response_headers, payload, NOT_AN_EVENT)
+        return _Outcome(status, response_headers, payload, None, event)
+
+    async def _post(
+        self, url: str, headers: CIMultiDict[str], body: bytes, *, limited: bool
+    ) -> tuple[int, CIMultiDictProxy[str], bytes]:
+        options: dict[str, Any] = {}
+        if limited:
+            # The per-attempt limit runs on the injected clock; lift the session's own.
+            options["timeout"] = aiohttp.ClientTimeout()
+        async with self.session.post(
+            url, data=body, headers=headers, skip_auto_headers=("Content-Type",), **options
+        ) as response:
+            payload = await response.read()
+            return response.status, response.headers, payload
+
+    async def _timed(self, work: Coroutine[Any, Any, _T], timeout: float | None) -> _T:
+        """Run ``work``, cancelling it after ``timeout`` seconds of the injected clock."""
+        if timeout is None:
+            return await work
+        task = asyncio.ensure_future(work)
+        expired = False
+
+        def expire() -> None:
+            nonlocal expired
+            if not task.done():
+                expired = True
+                task.cancel()
+
+        timer = self.clock.call_later(timeout, expire)
+        try:
+            return await task
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if expired and (current is None or current.cancelling() == 0):
+                raise _AttemptTimedOut from None
+            raise
+        finally:
+            timer.cancel()
+
+
+def _headers(
+    encoded: Mapping[str, str], extra: Mapping[str, str] | None, *, prefer_reply: bool = False
+) -> CIMultiDict[str]:
+    """The request headers: the event's, then the caller's (which win, as in Knative)."""
+    headers: CIMultiDict[str] = CIMultiDict(encoded)
+    if extra:
+        for key, value in extra.items():
+            headers[key] = value
+    if prefer_reply:
+        headers["Prefer"] = "reply"
+    return headers
