@@ -3,7 +3,7 @@
 The wiring lives here and only here: open the store in the data directory, create the
 system namespaces and Knative's ConfigMaps on first start, serve the API, write
 ``server.json`` and a kubeconfig for clients, run the controllers, and on SIGINT/SIGTERM
-stop in a fixed order (controllers, then the API server, then the store).
+stop in a fixed order (controllers, the eventing plane, the API server, the store).
 """
 
 from __future__ import annotations
@@ -27,13 +27,20 @@ from shoal.apiserver.registry import Registry
 from shoal.apiserver.server import ApiServer
 from shoal.cli.config import default_data_dir, kubeconfig_yaml, write_server_file
 from shoal.client.inprocess import InProcessClient
+from shoal.controllers.eventing.broker import BrokerReconciler
+from shoal.controllers.eventing.trigger import TriggerReconciler
 from shoal.controllers.manager import Manager
+from shoal.controllers.reconciler import Reconciler
+from shoal.controllers.resolver import DestinationResolver
+from shoal.controllers.tracker import Tracker
+from shoal.eventing.plane import EventingPlane
 from shoal.store import Store
 
 log = logging.getLogger("shoal")
 
 DEFAULT_API_PORT = 8090
 DEFAULT_GATEWAY_PORT = 8080
+DEFAULT_EVENTING_PORT = 8081
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -47,10 +54,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              f"a free one)")
     parser.add_argument("--gateway-port", type=int, default=DEFAULT_GATEWAY_PORT,
                         help=f"port of the serving gateway (default {DEFAULT_GATEWAY_PORT})")
+    parser.add_argument("--eventing-port", type=int, default=DEFAULT_EVENTING_PORT,
+                        help=f"port of the broker ingress (default {DEFAULT_EVENTING_PORT}; "
+                             f"0 picks a free one)")
+    parser.add_argument("--event-retention", type=float, default=3600.0,
+                        help="seconds a delivered event is kept in a broker's log "
+                             "(default 3600)")
     parser.add_argument("--log-level", default="info",
                         choices=["debug", "info", "warning", "error"])
     parser.add_argument("--changelog-retention", type=int, default=100_000,
                         help="changes kept for watches to resume from (default 100000)")
+
+
+def reconcilers(client: InProcessClient, manager: Manager,
+                ingress: str) -> list[Reconciler[Any]]:
+    """Every reconciler ``shoal up`` runs."""
+    tracker = Tracker(clock=manager.clock)
+    resolver = DestinationResolver(client, default_catalog(), tracker)
+    return [
+        BrokerReconciler(ingress, resolver),
+        TriggerReconciler(client, resolver, tracker),
+    ]
 
 
 def _is_loopback(host: str) -> bool:
@@ -124,9 +148,24 @@ async def _serve(args: argparse.Namespace, data_dir: Path) -> int:
     kubeconfig.write_text(kubeconfig_yaml(server.url, token))
     kubeconfig.chmod(0o600)
 
-    manager = Manager(InProcessClient(registry), component="shoal-controller")
+    client = InProcessClient(registry)
+    manager = Manager(client, component="shoal-controller")
+    plane = EventingPlane(client, manager.informers, data_dir, host=args.api_host
+                          if _is_loopback(args.api_host) else "127.0.0.1",
+                          port=args.eventing_port, retention=args.event_retention)
+    try:
+        await plane.start()
+    except OSError as exc:
+        print(f"error: cannot listen on port {args.eventing_port}: {exc.strerror}",
+              file=sys.stderr)
+        await server.stop()
+        store.close()
+        return 1
+    for reconciler in reconcilers(client, manager, plane.url):
+        manager.add(reconciler)
     await manager.start()
     print(f"Shoal is up. API server: {server.url}  (data: {data_dir})", flush=True)
+    print(f"  broker ingress: {plane.url}/<namespace>/<broker>", flush=True)
     print(f"  kubectl --server {server.url} get ksvc", flush=True)
     print(f"  export KUBECONFIG={kubeconfig}   # or: shoal kubeconfig > ~/.kube/shoal",
           flush=True)
@@ -135,6 +174,7 @@ async def _serve(args: argparse.Namespace, data_dir: Path) -> int:
     finally:
         log.info("stopping")
         await manager.stop()
+        await plane.stop()
         await server.stop()
         with contextlib.suppress(FileNotFoundError):
             (data_dir / "server.json").unlink()

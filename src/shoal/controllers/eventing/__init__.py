@@ -1,0 +1,1 @@
+"""Reconcilers of the eventing kinds: Broker, Trigger (channels and flows beside them)."""

@@ -1,0 +1,61 @@
+"""The Broker reconciler: address, dead-letter sink and conditions of Shoal's broker classes.
+
+A Broker of a class Shoal serves (``SQLiteBroker``, Knative's ``MTChannelBasedBroker``, both
+on the durable log; ``InMemoryBroker``) gets the ingress URL ``{ingress}/{namespace}/{name}``
+as ``status.address.url`` and Knative's conditions. Brokers of other classes are left to
+whatever serves them. The data plane (``shoal.eventing``) reads the same Brokers.
+"""
+
+from __future__ import annotations
+
+from shoal.api.catalog import default_catalog
+from shoal.api.config import BROKER_CLASSES
+from shoal.api.eventing.broker import Broker, BrokerStatus
+from shoal.api.model import Addressable
+from shoal.controllers.conditions import ConditionSet
+from shoal.controllers.reconciler import ModelReconciler, ReconcileResult
+from shoal.controllers.resolver import DestinationResolver, ResolveError
+
+BROKER_CONDITIONS = ConditionSet("Ready", ["Addressable", "DeadLetterSinkResolved",
+                                           "FilterReady", "IngressReady",
+                                           "TriggerChannelReady"])
+
+
+def broker_url(ingress: str, namespace: str, name: str) -> str:
+    return f"{ingress.rstrip('/')}/{namespace}/{name}"
+
+
+class BrokerReconciler(ModelReconciler[Broker]):
+    rt = default_catalog().require("brokers")
+
+    def __init__(self, ingress: str, resolver: DestinationResolver) -> None:
+        self.ingress = ingress
+        self.resolver = resolver
+
+    async def reconcile(self, obj: Broker) -> ReconcileResult | None:
+        if obj.broker_class not in BROKER_CLASSES:
+            return None
+        status = obj.status = obj.status or BrokerStatus()
+        conditions = BROKER_CONDITIONS.manage(status)
+        conditions.initialize()
+        conditions.mark_true("IngressReady")
+        conditions.mark_true("FilterReady")
+        conditions.mark_true("TriggerChannelReady")
+        status.address = Addressable(url=broker_url(self.ingress, obj.namespace, obj.name))
+        conditions.mark_true("Addressable")
+        sink = obj.spec.delivery.dead_letter_sink if obj.spec.delivery else None
+        if sink is None:
+            status.dead_letter_sink_uri = None
+            conditions.mark_true("DeadLetterSinkResolved", "DeadLetterSinkNotConfigured",
+                                 "No dead letter sink is configured.")
+            return None
+        try:
+            status.dead_letter_sink_uri = await self.resolver.resolve(
+                sink, obj.namespace, by=f"{obj.namespace}/{obj.name}")
+        except ResolveError as err:
+            status.dead_letter_sink_uri = None
+            conditions.mark_false("DeadLetterSinkResolved", err.reason,
+                                  f"Unable to get the dead letter sink's URI: {err.message}")
+            return ReconcileResult(requeue_after=10)
+        conditions.mark_true("DeadLetterSinkResolved")
+        return None
