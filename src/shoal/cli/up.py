@@ -28,11 +28,11 @@ from shoal.apiserver.server import ApiServer
 from shoal.cli.config import default_data_dir, kubeconfig_yaml, write_server_file
 from shoal.client.inprocess import InProcessClient
 from shoal.controllers.eventing.broker import BrokerReconciler
+from shoal.controllers.eventing.channel import channel_reconcilers
 from shoal.controllers.eventing.trigger import TriggerReconciler
 from shoal.controllers.manager import Manager
 from shoal.controllers.reconciler import Reconciler
-from shoal.controllers.resolver import DestinationResolver
-from shoal.controllers.tracker import Tracker
+from shoal.controllers.resolver import DestinationResolver, tracked_resolver
 from shoal.eventing.plane import EventingPlane
 from shoal.store import Store
 
@@ -69,11 +69,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def reconcilers(client: InProcessClient, manager: Manager,
                 ingress: str) -> list[Reconciler[Any]]:
     """Every reconciler ``shoal up`` runs."""
-    tracker = Tracker(clock=manager.clock)
-    resolver = DestinationResolver(client, default_catalog(), tracker)
+    catalog = default_catalog()
+    trigger_tracker, trigger_resolver = tracked_resolver(client, catalog, manager.clock)
     return [
-        BrokerReconciler(ingress, resolver),
-        TriggerReconciler(client, resolver, tracker),
+        BrokerReconciler(ingress, DestinationResolver(client, catalog)),
+        TriggerReconciler(client, trigger_resolver, trigger_tracker),
+        *channel_reconcilers(client, ingress, manager.clock),
     ]
 
 

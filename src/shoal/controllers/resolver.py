@@ -15,6 +15,7 @@ from urllib.parse import urljoin, urlsplit
 from shoal.api.catalog import Catalog
 from shoal.api.errors import NotFound
 from shoal.client.base import Client
+from shoal.controllers.clock import Clock
 from shoal.controllers.tracker import Reference, Tracker
 
 
@@ -77,3 +78,15 @@ class DestinationResolver:
         if not base.endswith("/") and not uri.startswith("/"):
             base += "/"
         return urljoin(base, uri)
+
+
+def tracked_resolver(client: Client, catalog: Catalog,
+                     clock: Clock | None = None) -> tuple[Tracker, DestinationResolver]:
+    """A resolver and the tracker it records referents in, for one reconciler alone.
+
+    A tracker maps a referent to bare ``namespace/name`` keys that every controller
+    watching through it enqueues into its own queue; shared by two kinds, one kind's keys
+    would land in the other's queue. So each reconciler that tracks gets its own.
+    """
+    tracker = Tracker(clock=clock)
+    return tracker, DestinationResolver(client, catalog, tracker)

@@ -27,6 +27,7 @@ from shoal.controllers.clock import Clock, SystemClock
 from shoal.controllers.factory import InformerFactory
 from shoal.controllers.informer import InformerEvent
 from shoal.eventing.backoff import RetryPolicy
+from shoal.eventing.channels import ChannelPlane
 from shoal.eventing.delivery import Deliverer
 from shoal.eventing.dispatcher import (
     DEFAULT_MAX_IN_FLIGHT,
@@ -72,6 +73,9 @@ class EventingPlane:
         self.triggers = informers.informer(TRIGGERS)
         self.informers = informers
         self.eventtypes = EventTypeRecorder(client)
+        self.channels = ChannelPlane(client, informers, self.durable_log,
+                                     max_event_bytes=max_event_bytes, clock=self.clock,
+                                     retention=retention, compact_every=compact_every)
         self.ingress = Ingress(self.target, max_event_bytes=max_event_bytes,
                                observe=self._observe)
         self._session: aiohttp.ClientSession | None = None
@@ -104,6 +108,7 @@ class EventingPlane:
             connector=aiohttp.TCPConnector(limit=0, limit_per_host=256))
         self._dispatcher = Dispatcher(Deliverer(self._session, self.clock), self.ingress.publish)
         app = web.Application(client_max_size=self.ingress.max_event_bytes + 1)
+        app.add_routes(self.channels.routes())
         app.add_routes(self.ingress.routes())
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False,
                                      shutdown_timeout=1.0)
@@ -120,6 +125,7 @@ class EventingPlane:
         await self.informers.wait_synced(30)
         for trigger in self.triggers.list():
             self._sync(trigger)
+        await self.channels.start()
         self._compactor = asyncio.create_task(self._compact_loop())
 
     async def stop(self) -> None:
@@ -132,6 +138,7 @@ class EventingPlane:
         await asyncio.gather(*self._background, return_exceptions=True)
         if self._dispatcher is not None:
             await self._dispatcher.stop()
+        await self.channels.stop()
         await self.eventtypes.stop()
         if self._session is not None:
             await self._session.close()
