@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections.abc import Coroutine
 from dataclasses import dataclass
@@ -52,7 +51,7 @@ from shoal.eventing.backoff import RetryPolicy
 from shoal.eventing.delivery import Deliverer, error_extensions
 from shoal.eventing.dispatcher import TriggerConsumer, TriggerPlan
 from shoal.eventing.event import CloudEvent
-from shoal.eventing.ingress import DEFAULT_MAX_EVENT_BYTES, BrokerTarget, encode
+from shoal.eventing.ingress import DEFAULT_MAX_EVENT_BYTES, BrokerTarget
 from shoal.eventing.log import EventLog
 
 log = logging.getLogger("shoal.eventing.channels")
@@ -127,7 +126,7 @@ class SubscriberConsumer(TriggerConsumer):
 
     async def _handle(self, seq: int, data: bytes) -> None:
         try:
-            await dispatch(self.deliverer, self.plan, CloudEvent.from_json(json.loads(data)))
+            await dispatch(self.deliverer, self.plan, CloudEvent.from_record(data))
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -207,7 +206,7 @@ class ChannelPlane:
             return 404
         if events:
             try:
-                await target.log.append(target.stream, [encode(e) for e in events])
+                await target.log.append(target.stream, [e.to_record() for e in events])
             except Exception:
                 log.exception("storing events for channel %s/%s failed", namespace, name)
                 return 503

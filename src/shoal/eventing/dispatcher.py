@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -126,7 +125,7 @@ class TriggerConsumer:
     async def _handle(self, seq: int, data: bytes) -> None:
         plan = self.plan
         try:
-            event = CloudEvent.from_json(json.loads(data))
+            event = CloudEvent.from_record(data)
             if plan.matches(event):
                 result = await self.deliverer.deliver(
                     event, plan.subscriber, plan.policy, dead_letter=plan.dead_letter,

@@ -11,7 +11,6 @@ loops. The data plane (``plane.py``) tells the ingress which brokers exist.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -55,10 +54,6 @@ def ttl_of(event: CloudEvent) -> int | None:
         return None
 
 
-def encode(event: CloudEvent) -> bytes:
-    return json.dumps(event.to_json(), separators=(",", ":")).encode()
-
-
 class Ingress:
     def __init__(self, lookup: Lookup, *, max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
                  observe: Observer | None = None) -> None:
@@ -82,7 +77,7 @@ class Ingress:
                 log.debug("dropping event %s: TTL spent", event.id)
                 continue
             event.attributes[ARRIVAL] = arrival_time()
-            records.append(encode(event))
+            records.append(event.to_record())
             if self.observe is not None:
                 self.observe(namespace, broker, event)
         if records:
