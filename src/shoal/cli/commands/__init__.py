@@ -12,7 +12,20 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-from shoal.cli.commands import apply, delete, describe, get, kubeconfig
+from shoal.cli.commands import (
+    apply,
+    broker,
+    channel,
+    delete,
+    describe,
+    event,
+    eventtype,
+    filter,
+    get,
+    kubeconfig,
+    subscription,
+    trigger,
+)
 from shoal.cli.context import Subcommands
 
 Register = Callable[[Subcommands, list[argparse.ArgumentParser]], None]
@@ -23,4 +36,11 @@ GROUPS: tuple[Register, ...] = (
     get.register,
     describe.register,
     delete.register,
+    broker.register,
+    trigger.register,
+    channel.register,
+    subscription.register,
+    eventtype.register,
+    event.register,
+    filter.register,
 )
