@@ -46,12 +46,11 @@ from shoal.client.base import Client
 from shoal.controllers.clock import Clock, SystemClock
 from shoal.controllers.factory import InformerFactory
 from shoal.controllers.informer import InformerEvent
-from shoal.eventing import codec
 from shoal.eventing.backoff import RetryPolicy
 from shoal.eventing.delivery import Deliverer, error_extensions
 from shoal.eventing.dispatcher import TriggerConsumer, TriggerPlan
 from shoal.eventing.event import CloudEvent
-from shoal.eventing.ingress import DEFAULT_MAX_EVENT_BYTES, BrokerTarget
+from shoal.eventing.ingress import DEFAULT_MAX_EVENT_BYTES, BrokerTarget, receive
 from shoal.eventing.log import EventLog
 
 log = logging.getLogger("shoal.eventing.channels")
@@ -214,26 +213,9 @@ class ChannelPlane:
 
     async def handle(self, request: web.Request) -> web.Response:
         namespace, name = request.match_info["namespace"], request.match_info["name"]
-        if request.method == "OPTIONS":
-            return web.Response(status=200, headers={
-                "Allow": "POST, OPTIONS",
-                "WebHook-Allowed-Origin": request.headers.get("WebHook-Request-Origin", "*"),
-                "WebHook-Allowed-Rate": "*",
-            })
-        if request.method != "POST":
-            return web.Response(status=405, headers={"Allow": "POST, OPTIONS"})
-        if self.target(namespace, name) is None:
-            return web.Response(status=404, text=f"channel {namespace}/{name} not found\n")
-        if request.content_length is not None and request.content_length > self.max_event_bytes:
-            return web.Response(status=413, text="event too large\n")
-        body = await request.content.read(self.max_event_bytes + 1)
-        if len(body) > self.max_event_bytes:
-            return web.Response(status=413, text="event too large\n")
-        try:
-            events = codec.parse_request(request.headers, body)
-        except codec.InvalidEvent as exc:
-            return web.Response(status=400, text=f"invalid CloudEvent: {exc}\n")
-        return web.Response(status=await self.publish(namespace, name, events))
+        return await receive(request, f"channel {namespace}/{name}",
+                             self.target(namespace, name) is not None, self.max_event_bytes,
+                             lambda events: self.publish(namespace, name, events))
 
     # -- lifecycle -----------------------------------------------------------------------
 

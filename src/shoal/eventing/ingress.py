@@ -12,7 +12,7 @@ loops. The data plane (``plane.py``) tells the ingress which brokers exist.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -54,6 +54,31 @@ def ttl_of(event: CloudEvent) -> int | None:
         return None
 
 
+async def receive(request: web.Request, what: str, exists: bool, max_event_bytes: int,
+                  publish: Callable[[list[CloudEvent]], Awaitable[int]]) -> web.Response:
+    """Knative's answers to a request for an event destination (a broker or a channel)."""
+    if request.method == "OPTIONS":
+        return web.Response(status=200, headers={
+            "Allow": "POST, OPTIONS",
+            "WebHook-Allowed-Origin": request.headers.get("WebHook-Request-Origin", "*"),
+            "WebHook-Allowed-Rate": "*",
+        })
+    if request.method != "POST":
+        return web.Response(status=405, headers={"Allow": "POST, OPTIONS"})
+    if not exists:
+        return web.Response(status=404, text=f"{what} not found\n")
+    if request.content_length is not None and request.content_length > max_event_bytes:
+        return web.Response(status=413, text="event too large\n")
+    body = await request.content.read(max_event_bytes + 1)
+    if len(body) > max_event_bytes:
+        return web.Response(status=413, text="event too large\n")
+    try:
+        events = codec.parse_request(request.headers, body)
+    except codec.InvalidEvent as exc:
+        return web.Response(status=400, text=f"invalid CloudEvent: {exc}\n")
+    return web.Response(status=await publish(events))
+
+
 class Ingress:
     def __init__(self, lookup: Lookup, *, max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
                  observe: Observer | None = None) -> None:
@@ -91,26 +116,10 @@ class Ingress:
     async def handle(self, request: web.Request) -> web.Response:
         namespace = request.match_info["namespace"]
         broker = request.match_info["broker"]
-        if request.method == "OPTIONS":
-            return web.Response(status=200, headers={
-                "Allow": "POST, OPTIONS",
-                "WebHook-Allowed-Origin": request.headers.get("WebHook-Request-Origin", "*"),
-                "WebHook-Allowed-Rate": "*",
-            })
-        if request.method != "POST":
-            return web.Response(status=405, headers={"Allow": "POST, OPTIONS"})
-        if self.lookup(namespace, broker) is None:
-            return web.Response(status=404, text=f"broker {namespace}/{broker} not found\n")
-        if request.content_length is not None and request.content_length > self.max_event_bytes:
-            return web.Response(status=413, text="event too large\n")
-        body = await request.content.read(self.max_event_bytes + 1)
-        if len(body) > self.max_event_bytes:
-            return web.Response(status=413, text="event too large\n")
-        try:
-            events = codec.parse_request(request.headers, body)
-        except codec.InvalidEvent as exc:
-            return web.Response(status=400, text=f"invalid CloudEvent: {exc}\n")
-        return web.Response(status=await self.publish(namespace, broker, events))
+        return await receive(request, f"broker {namespace}/{broker}",
+                             self.lookup(namespace, broker) is not None,
+                             self.max_event_bytes,
+                             lambda events: self.publish(namespace, broker, events))
 
     def routes(self) -> list[web.RouteDef]:
         return [web.route("*", "/{namespace}/{broker}", self.handle)]

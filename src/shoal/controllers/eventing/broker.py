@@ -13,8 +13,9 @@ from shoal.api.config import BROKER_CLASSES
 from shoal.api.eventing.broker import Broker, BrokerStatus
 from shoal.api.model import Addressable
 from shoal.controllers.conditions import ConditionSet
+from shoal.controllers.eventing.deadletter import resolve_dead_letter_sink
 from shoal.controllers.reconciler import ModelReconciler, ReconcileResult
-from shoal.controllers.resolver import DestinationResolver, ResolveError
+from shoal.controllers.resolver import DestinationResolver
 
 BROKER_CONDITIONS = ConditionSet("Ready", ["Addressable", "DeadLetterSinkResolved",
                                            "FilterReady", "IngressReady",
@@ -44,18 +45,6 @@ class BrokerReconciler(ModelReconciler[Broker]):
         status.address = Addressable(url=broker_url(self.ingress, obj.namespace, obj.name))
         conditions.mark_true("Addressable")
         sink = obj.spec.delivery.dead_letter_sink if obj.spec.delivery else None
-        if sink is None:
-            status.dead_letter_sink_uri = None
-            conditions.mark_true("DeadLetterSinkResolved", "DeadLetterSinkNotConfigured",
-                                 "No dead letter sink is configured.")
-            return None
-        try:
-            status.dead_letter_sink_uri = await self.resolver.resolve(
-                sink, obj.namespace, by=f"{obj.namespace}/{obj.name}")
-        except ResolveError as err:
-            status.dead_letter_sink_uri = None
-            conditions.mark_false("DeadLetterSinkResolved", err.reason,
-                                  f"Unable to get the dead letter sink's URI: {err.message}")
-            return ReconcileResult(requeue_after=10)
-        conditions.mark_true("DeadLetterSinkResolved")
-        return None
+        return await resolve_dead_letter_sink(self.resolver, sink, obj.namespace,
+                                              f"{obj.namespace}/{obj.name}", status,
+                                              conditions)

@@ -17,15 +17,15 @@ from shoal.api.messaging.inmemorychannel import InMemoryChannel
 from shoal.api.model import Addressable
 from shoal.controllers.conditions import ConditionSet
 from shoal.controllers.eventing.builders import imc_url
+from shoal.controllers.eventing.deadletter import resolve_dead_letter_sink
 from shoal.controllers.reconciler import ModelReconciler, ReconcileResult, Watch
-from shoal.controllers.resolver import DestinationResolver, ResolveError
+from shoal.controllers.resolver import DestinationResolver
 from shoal.controllers.tracker import Tracker
 
 IMC_CONDITIONS = ConditionSet("Ready", ["Addressable", "ChannelServiceReady",
                                         "DeadLetterSinkResolved", "EndpointsReady",
                                         "ServiceReady"])
 DISPATCHER_READY = "DispatcherReady"  # informational in Knative's set, set all the same
-DLS_FAILED = "Unable to get the DeadLetterSink's URI"
 ADDRESSABLE_KINDS = ("services", "brokers", "channels", "inmemorychannels", "sequences",
                      "parallels")
 
@@ -60,20 +60,9 @@ class InMemoryChannelReconciler(ModelReconciler[InMemoryChannel]):
         ] or None
 
         sink = obj.spec.delivery.dead_letter_sink if obj.spec.delivery else None
-        if sink is None:
-            status.dead_letter_sink_uri = None
-            conditions.mark_true("DeadLetterSinkResolved", "DeadLetterSinkNotConfigured",
-                                 "No dead letter sink is configured.")
-            return None
-        try:
-            status.dead_letter_sink_uri = await self.resolver.resolve(
-                sink, obj.namespace, by=f"{obj.namespace}/{obj.name}")
-        except ResolveError as err:
-            status.dead_letter_sink_uri = None
-            conditions.mark_false("DeadLetterSinkResolved", DLS_FAILED, err.message)
-            return ReconcileResult(requeue_after=10)
-        conditions.mark_true("DeadLetterSinkResolved")
-        return None
+        return await resolve_dead_letter_sink(self.resolver, sink, obj.namespace,
+                                              f"{obj.namespace}/{obj.name}", status,
+                                              conditions)
 
     async def deleted(self, key: str) -> None:
         if self.tracker is not None:
