@@ -3,8 +3,9 @@
 Run: ``.venv/bin/python bench/eventing_bench.py [--seconds 10] [--rate 1000]``.
 
 A real ``shoal up`` child process runs the broker (class SQLiteBroker: every 202 is on
-disk); this process sends the events and runs the subscriber, an aiohttp server on
-127.0.0.1 that timestamps each arrival. Printed, with baselines from the same run:
+disk); this process sends the events and runs the subscriber, a server on 127.0.0.1 that
+timestamps each arrival (both with Shoal's lean HTTP client and server, so that the load
+generator is not the bottleneck). Printed, with baselines from the same run:
 
 - acknowledged events/s into the broker from 32 concurrent senders (1 trigger delivering
   at the same time, and how far delivery kept up), vs the same senders posting straight
@@ -28,8 +29,9 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from aiohttp import web
 
+from shoal.eventing.httpclient import HTTPClient
+from shoal.eventing.httpserver import LeanHTTPServer, Request, Response
 from shoal.testing import ShoalProcess
 
 BROKERS = "/apis/eventing.knative.dev/v1/namespaces/default/brokers"
@@ -38,32 +40,27 @@ PAYLOAD = json.dumps({"order": 7, "items": ["x" * 40] * 4}).encode()
 
 
 class Subscriber:
+    """Timestamps each arrival; served by Shoal's lean HTTP server so that the subscriber,
+    not the load generator's own HTTP stack, is what the broker is compared against."""
+
     def __init__(self) -> None:
         self.arrivals: dict[str, list[float]] = {}
         self.count = 0
+        self.server = LeanHTTPServer(self.handle, "127.0.0.1", 0)
         self.url = ""
-        self._runner: web.AppRunner | None = None
 
-    async def handle(self, request: web.Request) -> web.Response:
-        await request.read()
+    async def handle(self, request: Request) -> Response:
         self.arrivals.setdefault(request.headers.get("ce-id", ""), []).append(
             time.perf_counter())
         self.count += 1
-        return web.Response(status=202)
+        return Response(202)
 
     async def start(self) -> None:
-        app = web.Application()
-        app.router.add_post("/{tail:.*}", self.handle)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = (getattr(site._server, "sockets", None) or [])[0].getsockname()[1]
-        self.url = f"http://127.0.0.1:{port}/"
+        await self.server.start()
+        self.url = f"http://127.0.0.1:{self.server.port}/"
 
     async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
+        await self.server.stop()
 
 
 def headers(event_id: str) -> dict[str, str]:
@@ -104,7 +101,7 @@ async def wait_ready(http: aiohttp.ClientSession, url: str) -> dict[str, Any]:
     raise RuntimeError(f"not ready: {url}")
 
 
-async def flood(http: aiohttp.ClientSession, url: str, seconds: float, prefix: str,
+async def flood(http: HTTPClient, url: str, seconds: float, prefix: str,
                 senders: int = 32, limit: int = 200_000) -> int:
     acked = 0
     counter = iter(range(limit))
@@ -115,15 +112,15 @@ async def flood(http: aiohttp.ClientSession, url: str, seconds: float, prefix: s
         for i in counter:
             if time.perf_counter() > deadline:
                 return
-            async with http.post(url, data=PAYLOAD, headers=headers(f"{prefix}{i}")) as resp:
-                if resp.status in (200, 202):
-                    acked += 1
+            status, _, _ = await http.post(url, headers(f"{prefix}{i}"), PAYLOAD)
+            if status in (200, 202):
+                acked += 1
 
     await asyncio.gather(*(sender() for _ in range(senders)))
     return acked
 
 
-async def paced(http: aiohttp.ClientSession, url: str, rate: int, seconds: float,
+async def paced(http: HTTPClient, url: str, rate: int, seconds: float,
                 prefix: str) -> tuple[dict[str, float], int]:
     """Open-loop sends at a fixed rate; returns send times by id, and acknowledged count."""
     sent: dict[str, float] = {}
@@ -135,11 +132,11 @@ async def paced(http: aiohttp.ClientSession, url: str, rate: int, seconds: float
         nonlocal acked
         sent[event_id] = time.perf_counter()
         try:
-            async with http.post(url, data=PAYLOAD, headers=headers(event_id)) as resp:
-                if resp.status in (200, 202):
-                    acked += 1
-                    ack_times.append((time.perf_counter() - sent[event_id]) * 1000)
-        except (aiohttp.ClientError, OSError):
+            status, _, _ = await http.post(url, headers(event_id), PAYLOAD)
+            if status in (200, 202):
+                acked += 1
+                ack_times.append((time.perf_counter() - sent[event_id]) * 1000)
+        except OSError:
             del sent[event_id]  # not acknowledged: not counted as sent or lost
 
     start = time.perf_counter()
@@ -158,7 +155,7 @@ async def paced(http: aiohttp.ClientSession, url: str, rate: int, seconds: float
     return sent, acked
 
 
-async def latency_run(http: aiohttp.ClientSession, sub: Subscriber, url: str, rate: int,
+async def latency_run(http: HTTPClient, sub: Subscriber, url: str, rate: int,
                       seconds: float, prefix: str, fanout: int) -> str:
     sent, acked = await paced(http, url, rate, seconds, prefix)
     await until(lambda: sum(len(sub.arrivals.get(i, [])) >= fanout for i in sent) >= acked,
@@ -178,9 +175,9 @@ async def main() -> None:
     await sub.start()
     with tempfile.TemporaryDirectory() as tmp:
         shoal = ShoalProcess(Path(tmp) / "data", "--log-level", "warning").start()
+        lean = HTTPClient()
         try:
-            connector = aiohttp.TCPConnector(limit=0)
-            async with aiohttp.ClientSession(connector=connector) as http:
+            async with aiohttp.ClientSession() as http:
                 await create(http, shoal.url + BROKERS, {
                     "apiVersion": "eventing.knative.dev/v1", "kind": "Broker",
                     "metadata": {"name": "default"}})
@@ -198,11 +195,11 @@ async def main() -> None:
                         await wait_ready(http, f"{shoal.url}{TRIGGERS}/{tag}{i}")
                     await asyncio.sleep(1.0)
 
-                direct = await flood(http, sub.url, args.seconds, "d")
+                direct = await flood(lean, sub.url, args.seconds, "d")
                 await triggers(1, "one")
                 start_count = sub.count
                 started = time.perf_counter()
-                acked = await flood(http, address, args.seconds, "f")
+                acked = await flood(lean, address, args.seconds, "f")
                 elapsed = time.perf_counter() - started
                 delivered_during = sub.count - start_count
                 await until(lambda: sub.count - start_count >= acked, 60)
@@ -215,17 +212,18 @@ async def main() -> None:
                 print(f"  baseline straight to the subscriber: {direct / args.seconds:8.0f} "
                       f"requests/s  (broker = {rate / (direct / args.seconds):.2f}x)")
 
-                base = await latency_run(http, sub, sub.url, args.rate, args.seconds,
+                base = await latency_run(lean, sub, sub.url, args.rate, args.seconds,
                                          "base", 1)
-                one = await latency_run(http, sub, address, args.rate, args.seconds,
+                one = await latency_run(lean, sub, address, args.rate, args.seconds,
                                         "l1-", 1)
                 print(f"latency at {args.rate}/s, 1 trigger:   {one}")
                 await triggers(9, "ten")
-                ten = await latency_run(http, sub, address, args.rate, args.seconds,
+                ten = await latency_run(lean, sub, address, args.rate, args.seconds,
                                         "l10-", 10)
                 print(f"latency at {args.rate}/s, 10 triggers: {ten}")
                 print(f"  baseline straight to the subscriber: {base}")
         finally:
+            await lean.close()
             shoal.stop()
             await sub.stop()
 

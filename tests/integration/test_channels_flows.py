@@ -24,6 +24,7 @@ from shoal.controllers.manager import Manager
 from shoal.eventing import codec
 from shoal.eventing.channels import ChannelPlane
 from shoal.eventing.event import CloudEvent
+from shoal.eventing.httpserver import LeanHTTPServer
 from shoal.eventing.memlog import MemoryEventLog
 
 CATALOG = default_catalog()
@@ -42,19 +43,15 @@ class ChannelWorld:
         self.manager = Manager(self.client, resync_period=None)
         self.log = MemoryEventLog()
         self.plane = ChannelPlane(self.client, self.manager.informers, self.log)
-        self.runner: web.AppRunner | None = None
         self.http: aiohttp.ClientSession | None = None
         self.ingress = ""
 
     async def start(self) -> ChannelWorld:
-        app = web.Application()
-        app.add_routes(self.plane.routes())
-        self.runner = web.AppRunner(app, access_log=None)
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
-        await site.start()
-        sockets = getattr(site._server, "sockets", None) or []
-        self.ingress = f"http://127.0.0.1:{sockets[0].getsockname()[1]}"
+        # the plane may be replaced (a restart), so the server asks for it on each request
+        self.server = LeanHTTPServer(lambda request: self.plane.serve(request),
+                                     "127.0.0.1", 0)
+        await self.server.start()
+        self.ingress = f"http://127.0.0.1:{self.server.port}"
         await self.plane.start()
         for reconciler in channel_reconcilers(self.client, self.ingress):
             self.manager.add(reconciler)
@@ -67,8 +64,7 @@ class ChannelWorld:
             await self.http.close()
         await self.manager.stop()
         await self.plane.stop()
-        if self.runner is not None:
-            await self.runner.cleanup()
+        await self.server.stop()
         await self.log.close()
 
     async def create(self, kind: str, name: str, spec: dict[str, Any]) -> dict[str, Any]:

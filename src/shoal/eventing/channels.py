@@ -2,7 +2,7 @@
 
 ``ChannelPlane`` follows InMemoryChannels through the shared informer. Each channel gets the
 stream ``channel/{namespace}/{name}/{uid}`` in the event log it is given (so a channel
-deleted and created again starts empty), and ``routes()`` serves its ingress at
+deleted and created again starts empty), and ``serve()`` answers its ingress at
 ``POST /channels/{namespace}/{name}`` on the eventing plane's listener, with the answers of
 broker ingress: 202 once the events are appended, 400 for an invalid event, 404 for an
 unknown channel, 405 for other methods, 413 over the size limit, 503 when the log fails, and
@@ -38,9 +38,6 @@ from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any
 
-import aiohttp
-from aiohttp import web
-
 from shoal.api.catalog import default_catalog
 from shoal.client.base import Client
 from shoal.controllers.clock import Clock, SystemClock
@@ -50,13 +47,14 @@ from shoal.eventing.backoff import RetryPolicy
 from shoal.eventing.delivery import Deliverer, error_extensions
 from shoal.eventing.dispatcher import TriggerConsumer, TriggerPlan
 from shoal.eventing.event import CloudEvent
-from shoal.eventing.ingress import DEFAULT_MAX_EVENT_BYTES, BrokerTarget, receive
+from shoal.eventing.httpclient import HTTPClient
+from shoal.eventing.httpserver import Request, Response
+from shoal.eventing.ingress import DEFAULT_MAX_EVENT_BYTES, BrokerTarget, path_parts, receive
 from shoal.eventing.log import EventLog
 
 log = logging.getLogger("shoal.eventing.channels")
 
 IMCS = default_catalog().require("inmemorychannels")
-ROUTE = "/channels/{namespace}/{name}"
 NAMESPACE_HEADER = "Kn-Namespace"  # sent with every delivery, as Knative's dispatchers do
 Obj = dict[str, Any]
 
@@ -182,14 +180,11 @@ class ChannelPlane:
         self.consumers: dict[str, SubscriberConsumer] = {}
         self._by_channel: dict[str, set[str]] = {}  # channel key -> subscriber uids
         self._tasks: set[asyncio.Task[None]] = set()
-        self._session: aiohttp.ClientSession | None = None
+        self._session: HTTPClient | None = None
         self._compactor: asyncio.Task[None] | None = None
         self._running = False
 
     # -- ingress -------------------------------------------------------------------------
-
-    def routes(self) -> list[web.RouteDef]:
-        return [web.route("*", ROUTE, self.handle)]
 
     def target(self, namespace: str, name: str) -> BrokerTarget | None:
         channel = self.channels.get(f"{namespace}/{name}")
@@ -211,8 +206,12 @@ class ChannelPlane:
                 return 503
         return 202
 
-    async def handle(self, request: web.Request) -> web.Response:
-        namespace, name = request.match_info["namespace"], request.match_info["name"]
+    async def serve(self, request: Request) -> Response:
+        """``/channels/{namespace}/{name}``: the ingress of one InMemoryChannel."""
+        parts = path_parts(request)
+        if len(parts) != 3 or parts[0] != "channels" or not all(parts):
+            return Response.text(404, f"no channel at {request.path}\n")
+        _, namespace, name = parts
         return await receive(request, f"channel {namespace}/{name}",
                              self.target(namespace, name) is not None, self.max_event_bytes,
                              lambda events: self.publish(namespace, name, events))
@@ -221,8 +220,7 @@ class ChannelPlane:
 
     async def start(self) -> None:
         if self.deliverer is None:
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=0, limit_per_host=256))
+            self._session = HTTPClient()
             self.deliverer = Deliverer(self._session, self.clock)
         self._running = True
         self.channels.add_handler(self._on_channel)

@@ -1,12 +1,13 @@
 """Broker ingress: the HTTP endpoint at every Broker's ``status.address.url``.
 
-``POST /{namespace}/{broker}`` takes CloudEvents in binary, structured or batched mode and
-answers as Knative's broker ingress does: 202 only once the events are durably in the
-broker's log, 400 for an invalid event, 404 for an unknown broker, 405 for other methods,
-413 over the size limit, 503 when the log fails. ``OPTIONS`` answers the CloudEvents
-webhook validation handshake. Each event gets ``knativearrivaltime`` and, when it has none,
-``knativebrokerttl`` (255); an event whose TTL is spent is dropped, as Knative does to stop
-loops. The data plane (``plane.py``) tells the ingress which brokers exist.
+``POST /{namespace}/{broker}`` (on the lean server of ``httpserver.py``) takes CloudEvents
+in binary, structured or batched mode and answers as Knative's broker ingress does: 202
+only once the events are durably in the broker's log, 400 for an invalid event, 404 for
+an unknown broker, 405 for other methods, 413 over the size limit, 503 when the log fails.
+``OPTIONS`` answers the CloudEvents webhook validation handshake. Each event gets
+``knativearrivaltime`` and, when it has none, ``knativebrokerttl`` (255); an event whose
+TTL is spent is dropped, as Knative does to stop loops. The data plane (``plane.py``)
+tells the ingress which brokers exist.
 """
 
 from __future__ import annotations
@@ -15,11 +16,11 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-
-from aiohttp import web
+from urllib.parse import unquote
 
 from shoal.eventing import codec
 from shoal.eventing.event import CloudEvent
+from shoal.eventing.httpserver import Request, Response
 from shoal.eventing.log import EventLog
 
 log = logging.getLogger("shoal.eventing.ingress")
@@ -54,29 +55,30 @@ def ttl_of(event: CloudEvent) -> int | None:
         return None
 
 
-async def receive(request: web.Request, what: str, exists: bool, max_event_bytes: int,
-                  publish: Callable[[list[CloudEvent]], Awaitable[int]]) -> web.Response:
+async def receive(request: Request, what: str, exists: bool, max_event_bytes: int,
+                  publish: Callable[[list[CloudEvent]], Awaitable[int]]) -> Response:
     """Knative's answers to a request for an event destination (a broker or a channel)."""
     if request.method == "OPTIONS":
-        return web.Response(status=200, headers={
-            "Allow": "POST, OPTIONS",
-            "WebHook-Allowed-Origin": request.headers.get("WebHook-Request-Origin", "*"),
-            "WebHook-Allowed-Rate": "*",
+        return Response(200, {
+            "allow": "POST, OPTIONS",
+            "webhook-allowed-origin": request.headers.get("webhook-request-origin", "*"),
+            "webhook-allowed-rate": "*",
         })
     if request.method != "POST":
-        return web.Response(status=405, headers={"Allow": "POST, OPTIONS"})
+        return Response(405, {"allow": "POST, OPTIONS"})
     if not exists:
-        return web.Response(status=404, text=f"{what} not found\n")
-    if request.content_length is not None and request.content_length > max_event_bytes:
-        return web.Response(status=413, text="event too large\n")
-    body = await request.content.read(max_event_bytes + 1)
-    if len(body) > max_event_bytes:
-        return web.Response(status=413, text="event too large\n")
+        return Response.text(404, f"{what} not found\n")
+    if len(request.body) > max_event_bytes:
+        return Response.text(413, "event too large\n")
     try:
-        events = codec.parse_request(request.headers, body)
+        events = codec.parse_request(request.headers, request.body)
     except codec.InvalidEvent as exc:
-        return web.Response(status=400, text=f"invalid CloudEvent: {exc}\n")
-    return web.Response(status=await publish(events))
+        return Response.text(400, f"invalid CloudEvent: {exc}\n")
+    return Response(await publish(events))
+
+
+def path_parts(request: Request) -> list[str]:
+    return [unquote(p) for p in request.path.strip("/").split("/")]
 
 
 class Ingress:
@@ -113,13 +115,13 @@ class Ingress:
                 return 503
         return 202
 
-    async def handle(self, request: web.Request) -> web.Response:
-        namespace = request.match_info["namespace"]
-        broker = request.match_info["broker"]
+    async def serve(self, request: Request) -> Response:
+        """``/{namespace}/{broker}``: the ingress of one broker."""
+        parts = path_parts(request)
+        if len(parts) != 2 or not all(parts):
+            return Response.text(404, f"no broker at {request.path}\n")
+        namespace, broker = parts
         return await receive(request, f"broker {namespace}/{broker}",
                              self.lookup(namespace, broker) is not None,
                              self.max_event_bytes,
                              lambda events: self.publish(namespace, broker, events))
-
-    def routes(self) -> list[web.RouteDef]:
-        return [web.route("*", "/{namespace}/{broker}", self.handle)]

@@ -17,9 +17,6 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
-import aiohttp
-from aiohttp import web
-
 from shoal.api.catalog import default_catalog
 from shoal.api.config import BROKER_CLASSES
 from shoal.client.base import Client
@@ -39,6 +36,8 @@ from shoal.eventing.dispatcher import (
 from shoal.eventing.event import CloudEvent
 from shoal.eventing.eventtypes import EventTypeRecorder
 from shoal.eventing.filters import compile_trigger_filter
+from shoal.eventing.httpclient import HTTPClient
+from shoal.eventing.httpserver import LeanHTTPServer, Request, Response
 from shoal.eventing.ingress import DEFAULT_MAX_EVENT_BYTES, BrokerTarget, Ingress
 from shoal.eventing.log import EventLog, SQLiteEventLog
 from shoal.eventing.memlog import MemoryEventLog
@@ -73,14 +72,15 @@ class EventingPlane:
         self.triggers = informers.informer(TRIGGERS)
         self.informers = informers
         self.eventtypes = EventTypeRecorder(client)
-        self.channels = ChannelPlane(client, informers, self.durable_log,
+        self._client = HTTPClient()
+        self._deliverer = Deliverer(self._client, self.clock)
+        self.channels = ChannelPlane(client, informers, self.durable_log, self._deliverer,
                                      max_event_bytes=max_event_bytes, clock=self.clock,
                                      retention=retention, compact_every=compact_every)
         self.ingress = Ingress(self.target, max_event_bytes=max_event_bytes,
                                observe=self._observe)
-        self._session: aiohttp.ClientSession | None = None
         self._dispatcher: Dispatcher | None = None
-        self._runner: web.AppRunner | None = None
+        self._server = LeanHTTPServer(self.route, host, port, max_body=max_event_bytes)
         self._compactor: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[None]] = set()
 
@@ -98,27 +98,21 @@ class EventingPlane:
         stream = f"broker/{namespace}/{name}/{broker['metadata']['uid']}"
         return BrokerTarget(self.durable_log if durable else self.memory_log, stream)
 
+    async def route(self, request: Request) -> Response:
+        """Brokers at ``/{namespace}/{name}``, channels at ``/channels/{namespace}/{name}``."""
+        if request.path.startswith("/channels/"):
+            return await self.channels.serve(request)
+        return await self.ingress.serve(request)
+
     def _observe(self, namespace: str, name: str, event: CloudEvent) -> None:
         broker = self.brokers.get(f"{namespace}/{name}")
         if broker is not None:
             self.eventtypes.observe(namespace, broker, event)
 
     async def start(self) -> None:
-        self._session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=0, limit_per_host=256))
-        self._dispatcher = Dispatcher(Deliverer(self._session, self.clock), self.ingress.publish)
-        app = web.Application(client_max_size=self.ingress.max_event_bytes + 1)
-        app.add_routes(self.channels.routes())
-        app.add_routes(self.ingress.routes())
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False,
-                                     shutdown_timeout=1.0)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
-        await site.start()
-        if self.port == 0:
-            server = site._server
-            sockets = getattr(server, "sockets", None) or []
-            self.port = sockets[0].getsockname()[1]
+        self._dispatcher = Dispatcher(self._deliverer, self.ingress.publish)
+        await self._server.start()
+        self.port = self._server.port
         self.brokers.add_handler(self._on_broker)
         self.triggers.add_handler(self._on_trigger)
         self.informers.start()
@@ -133,15 +127,13 @@ class EventingPlane:
             self._compactor.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._compactor
-        if self._runner is not None:
-            await self._runner.cleanup()
+        await self._server.stop()
         await asyncio.gather(*self._background, return_exceptions=True)
         if self._dispatcher is not None:
             await self._dispatcher.stop()
         await self.channels.stop()
         await self.eventtypes.stop()
-        if self._session is not None:
-            await self._session.close()
+        await self._client.close()
         await self.durable_log.close()
         await self.memory_log.close()
 

@@ -1,0 +1,128 @@
+"""The lean HTTP server and client of the event hot path, over real loopback sockets."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+from aiohttp import web
+
+from shoal.eventing.httpclient import HTTPClient
+from shoal.eventing.httpserver import LeanHTTPServer, Request, Response
+
+
+@pytest.fixture
+async def echo() -> AsyncIterator[LeanHTTPServer]:
+    async def handle(request: Request) -> Response:
+        if request.path == "/boom":
+            raise RuntimeError("boom")
+        if request.path == "/slow":
+            await asyncio.sleep(0.05)
+        return Response(200, {"x-path": request.path, "x-id": request.headers.get("ce-id", "")},
+                        request.body)
+
+    server = LeanHTTPServer(handle, "127.0.0.1", 0, max_body=1024)
+    await server.start()
+    yield server
+    await server.stop()
+
+
+async def test_keep_alive_reuses_one_connection(echo: LeanHTTPServer) -> None:
+    client = HTTPClient()
+    url = f"http://127.0.0.1:{echo.port}/a/b?q=1"
+    for i in range(5):
+        status, headers, body = await client.post(url, {"ce-id": str(i)}, b"payload")
+        assert (status, headers["x-path"], headers["x-id"], body) == (200, "/a/b", str(i),
+                                                                      b"payload")
+    assert len(echo._connections) == 1
+    await client.close()
+
+
+async def test_pipelined_requests_are_answered_in_order(echo: LeanHTTPServer) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", echo.port)
+    writer.write(b"POST /slow HTTP/1.1\r\nhost: x\r\ncontent-length: 1\r\n\r\nA"
+                 b"POST /fast HTTP/1.1\r\nhost: x\r\ncontent-length: 1\r\n\r\nB")
+    await writer.drain()
+    data = b""
+    while data.count(b"HTTP/1.1 200") < 2:
+        data += await asyncio.wait_for(reader.read(4096), 5)
+    assert data.index(b"x-path: /slow") < data.index(b"x-path: /fast")
+    writer.close()
+
+
+async def test_oversized_body_gets_413_and_handler_errors_500(echo: LeanHTTPServer) -> None:
+    client = HTTPClient()
+    status, _, _ = await client.post(f"http://127.0.0.1:{echo.port}/boom", {}, b"")
+    assert status == 500
+    status, headers, _ = await client.post(f"http://127.0.0.1:{echo.port}/", {}, b"x" * 2048)
+    assert status == 413 and headers.get("connection") == "close"
+    await client.close()
+
+
+async def test_malformed_request_gets_400(echo: LeanHTTPServer) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", echo.port)
+    writer.write(b"NOT HTTP AT ALL\r\n\r\n")
+    data = await asyncio.wait_for(reader.read(4096), 5)
+    assert data.startswith(b"HTTP/1.1 400")
+    writer.close()
+
+
+async def test_client_reconnects_when_a_pooled_connection_was_closed() -> None:
+    calls = 0
+
+    async def handle(request: web.Request) -> web.Response:
+        nonlocal calls
+        calls += 1
+        return web.Response(status=202, headers={"Connection": "close"} if calls == 1 else {})
+
+    app = web.Application()
+    app.router.add_post("/", handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = (getattr(site._server, "sockets", None) or [])[0].getsockname()[1]
+    client = HTTPClient()
+    try:
+        for _ in range(3):
+            status, _, _ = await client.post(f"http://127.0.0.1:{port}/", {}, b"x")
+            assert status == 202
+        assert calls == 3
+    finally:
+        await client.close()
+        await runner.cleanup()
+
+
+async def test_chunked_response_is_read_whole() -> None:
+    async def handle(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(status=200)
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        for part in (b"one ", b"two ", b"three"):
+            await response.write(part)
+        await response.write_eof()
+        return response
+
+    app = web.Application()
+    app.router.add_post("/", handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = (getattr(site._server, "sockets", None) or [])[0].getsockname()[1]
+    client = HTTPClient()
+    try:
+        status, _, body = await client.post(f"http://127.0.0.1:{port}/", {}, b"")
+        assert (status, body) == (200, b"one two three")
+    finally:
+        await client.close()
+        await runner.cleanup()
+
+
+async def test_unreachable_server_raises_oserror() -> None:
+    client = HTTPClient()
+    with pytest.raises(OSError):
+        await client.post("http://127.0.0.1:9/", {}, b"")
+    with pytest.raises(ConnectionError):
+        await client.post("https://example.invalid/", {}, b"")
