@@ -7,7 +7,7 @@ disk); this process sends the events and runs the subscriber, a server on 127.0.
 timestamps each arrival (both with Shoal's lean HTTP client and server, so that the load
 generator is not the bottleneck). Printed, with baselines from the same run:
 
-- acknowledged events/s into the broker from 32 concurrent senders (1 trigger delivering
+- acknowledged events/s into the broker from 32 concurrent senders (``--senders``) (1 trigger delivering
   at the same time, and how far delivery kept up), vs the same senders posting straight
   to the subscriber;
 - latency from send to arrival at the subscriber, p50/p99/p99.9, at a fixed rate to 1 and
@@ -170,6 +170,7 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--rate", type=int, default=1000)
+    parser.add_argument("--senders", type=int, default=32)
     args = parser.parse_args()
     sub = Subscriber()
     await sub.start()
@@ -195,17 +196,17 @@ async def main() -> None:
                         await wait_ready(http, f"{shoal.url}{TRIGGERS}/{tag}{i}")
                     await asyncio.sleep(1.0)
 
-                direct = await flood(lean, sub.url, args.seconds, "d")
+                direct = await flood(lean, sub.url, args.seconds, "d", args.senders)
                 await triggers(1, "one")
                 start_count = sub.count
                 started = time.perf_counter()
-                acked = await flood(lean, address, args.seconds, "f")
+                acked = await flood(lean, address, args.seconds, "f", args.senders)
                 elapsed = time.perf_counter() - started
                 delivered_during = sub.count - start_count
                 await until(lambda: sub.count - start_count >= acked, 60)
                 drained = time.perf_counter() - started
                 rate = acked / elapsed
-                print(f"durable ingest, 32 senders: {rate:8.0f} events/s acknowledged "
+                print(f"durable ingest, {args.senders} senders: {rate:8.0f} events/s acknowledged "
                       f"({acked} in {elapsed:.1f} s; delivered meanwhile "
                       f"{delivered_during / elapsed:.0f}/s, all {sub.count - start_count} "
                       f"delivered after {drained:.1f} s)")
