@@ -298,3 +298,7 @@ async def test_event_types_are_recorded_per_broker(eventing: EventingHarness) ->
             break
         await asyncio.sleep(0.02)
     assert sorted(i["spec"]["type"] for i in items) == ["com.example.a", "com.example.b"]
+    for item in items:
+        assert item["spec"]["reference"]["name"] == "default"
+        ready = await eventing.ready("eventtypes", item["metadata"]["name"])
+        assert condition(ready, "ReferenceExists")["status"] == "True"

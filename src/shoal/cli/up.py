@@ -29,6 +29,7 @@ from shoal.cli.config import default_data_dir, kubeconfig_yaml, write_server_fil
 from shoal.client.inprocess import InProcessClient
 from shoal.controllers.eventing.broker import BrokerReconciler
 from shoal.controllers.eventing.channel import channel_reconcilers
+from shoal.controllers.eventing.eventtype import EventTypeReconciler
 from shoal.controllers.eventing.trigger import TriggerReconciler
 from shoal.controllers.manager import Manager
 from shoal.controllers.reconciler import Reconciler
@@ -74,6 +75,7 @@ def reconcilers(client: InProcessClient, manager: Manager,
     return [
         BrokerReconciler(ingress, DestinationResolver(client, catalog)),
         TriggerReconciler(client, trigger_resolver, trigger_tracker),
+        EventTypeReconciler(client),
         *channel_reconcilers(client, ingress, manager.clock),
     ]
 
