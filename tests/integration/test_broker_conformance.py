@@ -302,3 +302,27 @@ async def test_event_types_are_recorded_per_broker(eventing: EventingHarness) ->
         assert item["spec"]["reference"]["name"] == "default"
         ready = await eventing.ready("eventtypes", item["metadata"]["name"])
         assert condition(ready, "ReferenceExists")["status"] == "True"
+
+
+async def test_in_flight_limit_bounds_concurrent_deliveries(eventing: EventingHarness) -> None:
+    in_flight = peak = 0
+
+    async def slow(ev: CloudEvent, n: int) -> web.Response:
+        nonlocal in_flight, peak
+        in_flight += 1
+        peak = max(peak, in_flight)
+        await asyncio.sleep(0.05)
+        in_flight -= 1
+        return web.Response(status=200)
+
+    s = await Sink(slow).start()
+    try:
+        await eventing.broker("default")
+        await eventing.trigger("limited", "default", s.url,
+                               annotations={"shoal.dev/max-in-flight": "2"})
+        for i in range(10):
+            await eventing.send("default", event(str(i)))
+        await s.wait_for(10)
+        assert peak == 2
+    finally:
+        await s.stop()
