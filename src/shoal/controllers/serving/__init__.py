@@ -1,0 +1,1 @@
+"""Reconcilers of the serving kinds: Service, Configuration, Route (Revision beside them)."""

@@ -1,0 +1,155 @@
+"""The Route reconciler: traffic targets resolved to revisions, URLs, and the routing table.
+
+Each traffic target names a revision directly or a configuration (its latest ready
+revision). The Route's status lists the resolved split with a URL per tag; its URL is
+``http://{name}.{namespace}.{domain}`` with the gateway's port (the default domain is
+``localhost``, which every HTTP client on the machine resolves with no DNS set-up).
+Conditions as Knative's: ``AllTrafficAssigned`` (``ConfigurationMissing``,
+``RevisionMissing`` while a target cannot be resolved), ``IngressReady`` once the routing
+table the gateway serves has the Route, ``CertificateProvisioned`` (no TLS here).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from shoal.api.catalog import default_catalog
+from shoal.api.errors import NotFound
+from shoal.api.model import Addressable
+from shoal.api.serving import keys
+from shoal.api.serving.route import Route, RouteStatus
+from shoal.api.serving.traffic import TrafficTarget
+from shoal.client.base import Client
+from shoal.controllers.conditions import ConditionSet
+from shoal.controllers.reconciler import ModelReconciler, ReconcileResult, Watch
+from shoal.controllers.serving.resources import host, tag_host
+from shoal.controllers.serving.service import ready_of
+from shoal.controllers.tracker import Reference, Tracker
+
+ROUTES = default_catalog().require("routes")
+CONFIGURATIONS = default_catalog().require("configurations")
+REVISIONS = default_catalog().require("revisions")
+ROUTE_CONDITIONS = ConditionSet("Ready", ["AllTrafficAssigned", "CertificateProvisioned",
+                                          "IngressReady"])
+Obj = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ResolvedRoute:
+    """What the gateway needs to serve a Route: hosts and the split over revisions."""
+
+    namespace: str
+    name: str
+    host: str
+    cluster_local: bool
+    targets: tuple[tuple[str, int], ...]  # (revision name, percent)
+    tags: tuple[tuple[str, str, str], ...]  # (tag, host, revision name)
+
+
+Publish = Callable[[ResolvedRoute | None, str, str], bool]
+
+
+class RouteReconciler(ModelReconciler[Route]):
+    rt = ROUTES
+
+    def __init__(self, client: Client, tracker: Tracker, *, domain: Callable[[], str],
+                 gateway_port: int, publish: Publish | None = None) -> None:
+        self.client = client
+        self.tracker = tracker
+        self.domain = domain
+        self.gateway_port = gateway_port
+        self.publish = publish
+        self.watches = (Watch(CONFIGURATIONS, tracker.mapper(CONFIGURATIONS)),
+                        Watch(REVISIONS, tracker.mapper(REVISIONS)))
+
+    def url(self, hostname: str) -> str:
+        port = "" if self.gateway_port == 80 else f":{self.gateway_port}"
+        return f"http://{hostname}{port}"
+
+    async def _revision_for(self, obj: Route, target: TrafficTarget,
+                            key: str) -> tuple[str | None, str, str]:
+        """(revision name, reason, message): the revision a target sends traffic to."""
+        if target.configuration_name:
+            name = target.configuration_name
+            self.tracker.track(Reference.to(CONFIGURATIONS, obj.namespace, name), key)
+            try:
+                config = await self.client.get(CONFIGURATIONS, name, obj.namespace)
+            except NotFound:
+                return None, "ConfigurationMissing", f'Configuration "{name}" referenced in ' \
+                    f"traffic not found."
+            ready = (config.get("status") or {}).get("latestReadyRevisionName")
+            if not ready:
+                return None, "RevisionMissing", f'Configuration "{name}" does not have any ' \
+                    f"ready Revision."
+            return str(ready), "", ""
+        name = target.revision_name or ""
+        self.tracker.track(Reference.to(REVISIONS, obj.namespace, name), key)
+        try:
+            revision = await self.client.get(REVISIONS, name, obj.namespace)
+        except NotFound:
+            return None, "RevisionMissing", f'Revision "{name}" referenced in traffic not found.'
+        if ready_of(revision)[0] != "True":
+            return None, "RevisionMissing", f'Revision "{name}" referenced in traffic is not ' \
+                f"ready."
+        return name, "", ""
+
+    async def reconcile(self, obj: Route) -> ReconcileResult | None:
+        key = f"{obj.namespace}/{obj.name}"
+        status = obj.status = obj.status or RouteStatus()
+        conditions = ROUTE_CONDITIONS.manage(status)
+        conditions.initialize()
+        conditions.mark_true("CertificateProvisioned", "TLSNotEnabled",
+                             "TLS is not enabled for this Route.")
+        domain = self.domain()
+        hostname = host(obj.name, obj.namespace, domain)
+        cluster_local = (obj.metadata.labels or {}).get(keys.VISIBILITY_LABEL) == (
+            keys.VISIBILITY_CLUSTER_LOCAL)
+        status.url = self.url(hostname)
+        status.address = Addressable(url=self.url(hostname))
+
+        traffic: list[TrafficTarget] = []
+        split: dict[str, int] = {}
+        tags: list[tuple[str, str, str]] = []
+        missing: tuple[str, str] | None = None
+        for target in obj.spec.traffic or []:
+            revision, reason, message = await self._revision_for(obj, target, key)
+            if revision is None:
+                missing = missing or (reason, message)
+                continue
+            resolved = TrafficTarget(revision_name=revision, percent=target.percent or 0)
+            if target.latest_revision is not None:
+                resolved.latest_revision = target.latest_revision
+            if target.tag:
+                tag = tag_host(target.tag, obj.name, obj.namespace, domain)
+                resolved.tag = target.tag
+                resolved.url = self.url(tag)
+                tags.append((target.tag, tag, revision))
+            traffic.append(resolved)
+            if target.percent:
+                split[revision] = split.get(revision, 0) + target.percent
+        if missing is not None:
+            conditions.mark_false("AllTrafficAssigned", *missing)
+            conditions.mark_unknown("IngressReady", "IngressNotConfigured",
+                                    "waiting for all traffic to be assigned")
+            return None
+        status.traffic = traffic
+        conditions.mark_true("AllTrafficAssigned")
+        resolved_route = ResolvedRoute(obj.namespace, obj.name, hostname, cluster_local,
+                                       tuple(split.items()), tuple(tags))
+        if self.publish is None:
+            conditions.mark_unknown("IngressReady", "IngressNotConfigured",
+                                    "no gateway serves routes yet")
+        elif self.publish(resolved_route, obj.namespace, obj.name):
+            conditions.mark_true("IngressReady")
+        else:
+            conditions.mark_unknown("IngressReady", "Uninitialized",
+                                    "waiting for the gateway")
+        return None
+
+    async def deleted(self, key: str) -> None:
+        self.tracker.forget(key)
+        namespace, _, name = key.partition("/")
+        if self.publish is not None:
+            self.publish(None, namespace, name)

@@ -1,0 +1,192 @@
+"""Service → Configuration + Route → Revision, through the real registry and controllers.
+
+The Revision's own reconciler (which runs instances) is not part of this test: a Revision
+is made Ready by writing its status, the seam where that reconciler plugs in, and the
+routing table is a recording fake of the gateway's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+
+from shoal.api.catalog import default_catalog
+from shoal.api.errors import NotFound
+from shoal.client.inprocess import InProcessClient
+from shoal.controllers.manager import Manager
+from shoal.controllers.serving.configuration import ConfigurationReconciler
+from shoal.controllers.serving.route import ResolvedRoute, RouteReconciler
+from shoal.controllers.serving.service import ServiceReconciler
+from shoal.controllers.tracker import Tracker
+
+CATALOG = default_catalog()
+KSVC = CATALOG.require("ksvc")
+CONFIGS = CATALOG.require("configurations")
+ROUTES = CATALOG.require("routes")
+REVISIONS = CATALOG.require("revisions")
+
+
+class Serving:
+    def __init__(self, registry: Any) -> None:
+        self.client = InProcessClient(registry)
+        self.manager = Manager(self.client, resync_period=None)
+        self.table: dict[str, ResolvedRoute] = {}
+
+    def publish(self, route: ResolvedRoute | None, namespace: str, name: str) -> bool:
+        if route is None:
+            self.table.pop(f"{namespace}/{name}", None)
+        else:
+            self.table[f"{namespace}/{name}"] = route
+        return True
+
+    async def start(self) -> Serving:
+        self.manager.add(ServiceReconciler(self.client))
+        self.manager.add(ConfigurationReconciler(self.client))
+        self.manager.add(RouteReconciler(self.client, Tracker(), domain=lambda: "localhost",
+                                         gateway_port=8080, publish=self.publish))
+        await self.manager.start(timeout=10)
+        return self
+
+    async def until(self, rt: Any, name: str, test: Callable[[dict[str, Any]], bool],
+                    timeout: float = 10.0) -> dict[str, Any]:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            try:
+                obj = await self.client.get(rt, name, "default")
+                if test(obj):
+                    return obj
+            except NotFound:
+                obj = {}
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"{rt.kind} {name} never matched: {obj.get('status')}")
+            await asyncio.sleep(0.02)
+
+    async def make_ready(self, revision: str) -> None:
+        obj = await self.until(REVISIONS, revision, lambda o: True)
+        obj["status"] = {"observedGeneration": obj["metadata"]["generation"],
+                         "conditions": [{"type": "Ready", "status": "True"}]}
+        await self.client.update_status(REVISIONS, obj)
+
+
+@pytest.fixture
+async def serving(api_server: Any) -> AsyncIterator[Serving]:
+    world = await Serving(api_server.registry).start()
+    try:
+        yield world
+    finally:
+        await world.manager.stop()
+
+
+def service(env: str = "world", traffic: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    spec: dict[str, Any] = {"template": {"spec": {"containers": [
+        {"image": "localhost/hello:1", "env": [{"name": "TARGET", "value": env}]}]}}}
+    if traffic is not None:
+        spec["traffic"] = traffic
+    return {"apiVersion": "serving.knative.dev/v1", "kind": "Service",
+            "metadata": {"name": "hello", "namespace": "default"}, "spec": spec}
+
+
+def ready(obj: dict[str, Any]) -> bool:
+    return any(c["type"] == "Ready" and c["status"] == "True"
+               for c in (obj.get("status") or {}).get("conditions") or []) and (
+        obj["status"].get("observedGeneration") == obj["metadata"]["generation"])
+
+
+async def test_service_creates_children_and_becomes_ready(serving: Serving) -> None:
+    created = await serving.client.create(KSVC, service())
+    config = await serving.until(CONFIGS, "hello", lambda o: True)
+    route = await serving.until(ROUTES, "hello", lambda o: True)
+    for child in (config, route):
+        (owner,) = child["metadata"]["ownerReferences"]
+        assert owner["uid"] == created["metadata"]["uid"] and owner["controller"] is True
+        assert child["metadata"]["labels"]["serving.knative.dev/service"] == "hello"
+    revision = await serving.until(REVISIONS, "hello-00001", lambda o: True)
+    labels = revision["metadata"]["labels"]
+    assert labels["serving.knative.dev/configuration"] == "hello"
+    assert labels["serving.knative.dev/configurationGeneration"] == "1"
+    assert labels["serving.knative.dev/service"] == "hello"
+    assert revision["spec"]["containers"][0]["env"] == [{"name": "TARGET", "value": "world"}]
+
+    svc = await serving.client.get(KSVC, "hello", "default")
+    assert svc["status"]["latestCreatedRevisionName"] == "hello-00001"
+    await serving.make_ready("hello-00001")
+    svc = await serving.until(KSVC, "hello", ready)
+    assert svc["status"]["url"] == "http://hello.default.localhost:8080"
+    assert svc["status"]["latestReadyRevisionName"] == "hello-00001"
+    assert svc["status"]["traffic"] == [
+        {"revisionName": "hello-00001", "latestRevision": True, "percent": 100}]
+    assert serving.table["default/hello"].targets == (("hello-00001", 100),)
+
+    async def versions() -> list[str]:
+        objs = [await serving.client.get(rt, name, "default") for rt, name in (
+            (KSVC, "hello"), (CONFIGS, "hello"), (ROUTES, "hello"), (REVISIONS, "hello-00001"))]
+        return [o["metadata"]["resourceVersion"] for o in objs]
+
+    await asyncio.sleep(0.3)
+    settled = await versions()
+    await asyncio.sleep(0.5)
+    assert await versions() == settled  # nothing rewrites anything once all is Ready
+
+
+async def test_update_stamps_a_new_revision_and_moves_traffic(serving: Serving) -> None:
+    await serving.client.create(KSVC, service())
+    await serving.make_ready("hello-00001")
+    svc = await serving.until(KSVC, "hello", ready)
+    svc["spec"]["template"]["spec"]["containers"][0]["env"][0]["value"] = "shoal"
+    await serving.client.update(KSVC, svc)
+    await serving.until(REVISIONS, "hello-00002", lambda o: True)
+    svc = await serving.until(KSVC, "hello", lambda o: o["status"].get(
+        "latestCreatedRevisionName") == "hello-00002")
+    assert svc["status"]["latestReadyRevisionName"] == "hello-00001"  # still serving
+    assert serving.table["default/hello"].targets == (("hello-00001", 100),)
+    await serving.make_ready("hello-00002")
+    await serving.until(KSVC, "hello", lambda o: ready(o) and o["status"][
+        "latestReadyRevisionName"] == "hello-00002")
+    assert serving.table["default/hello"].targets == (("hello-00002", 100),)
+    first = await serving.client.get(REVISIONS, "hello-00001", "default")
+    assert first["spec"]["containers"][0]["env"][0]["value"] == "world"  # immutable
+
+
+async def test_split_and_tags(serving: Serving) -> None:
+    await serving.client.create(KSVC, service())
+    await serving.make_ready("hello-00001")
+    svc = await serving.until(KSVC, "hello", ready)
+    svc["spec"]["template"]["spec"]["containers"][0]["env"][0]["value"] = "two"
+    svc["spec"]["traffic"] = [{"revisionName": "hello-00001", "percent": 80},
+                              {"latestRevision": True, "percent": 20, "tag": "candidate"}]
+    await serving.client.update(KSVC, svc)
+    await serving.make_ready("hello-00002")
+    svc = await serving.until(KSVC, "hello", lambda o: ready(o) and len(
+        o["status"].get("traffic") or []) == 2)
+    tagged = next(t for t in svc["status"]["traffic"] if t.get("tag") == "candidate")
+    assert tagged["url"] == "http://candidate-hello.default.localhost:8080"
+    assert tagged["revisionName"] == "hello-00002" and tagged["percent"] == 20
+    route = serving.table["default/hello"]
+    assert dict(route.targets) == {"hello-00001": 80, "hello-00002": 20}
+    assert route.tags == (("candidate", "candidate-hello.default.localhost", "hello-00002"),)
+
+
+async def test_a_failed_revision_fails_the_configuration(serving: Serving) -> None:
+    await serving.client.create(KSVC, service())
+    revision = await serving.until(REVISIONS, "hello-00001", lambda o: True)
+    revision["status"] = {"observedGeneration": 1, "conditions": [
+        {"type": "Ready", "status": "False", "reason": "ExitCode1",
+         "message": "Container failed with: boom"}]}
+    await serving.client.update_status(REVISIONS, revision)
+    svc = await serving.until(KSVC, "hello", lambda o: any(
+        c["type"] == "ConfigurationsReady" and c["status"] == "False"
+        for c in (o.get("status") or {}).get("conditions") or []))
+    cond = next(c for c in svc["status"]["conditions"] if c["type"] == "ConfigurationsReady")
+    assert cond["reason"] == "RevisionFailed" and "boom" in cond["message"]
+
+
+async def test_deleting_the_service_removes_everything(serving: Serving) -> None:
+    await serving.client.create(KSVC, service())
+    await serving.until(REVISIONS, "hello-00001", lambda o: True)
+    await serving.client.delete(KSVC, "hello", "default")
+    for rt, name in ((CONFIGS, "hello"), (ROUTES, "hello"), (REVISIONS, "hello-00001")):
+        with pytest.raises(NotFound):
+            await serving.client.get(rt, name, "default")
