@@ -7,9 +7,9 @@ disk); this process sends the events and runs the subscriber, a server on 127.0.
 timestamps each arrival (both with Shoal's lean HTTP client and server, so that the load
 generator is not the bottleneck). Printed, with baselines from the same run:
 
-- acknowledged events/s into the broker from 32 concurrent senders (``--senders``) (1 trigger delivering
-  at the same time, and how far delivery kept up), vs the same senders posting straight
-  to the subscriber;
+- acknowledged events/s into the broker from 32 concurrent senders (``--senders``), with
+  1 trigger delivering at the same time (and how far delivery kept up), vs the same
+  senders posting straight to the subscriber;
 - latency from send to arrival at the subscriber, p50/p99/p99.9, at a fixed rate to 1 and
   to 10 triggers, with the count of acknowledged events never delivered, vs the same
   events posted straight to the subscriber at the same rate.
