@@ -18,9 +18,12 @@ from shoal.api.errors import NotFound
 from shoal.client.inprocess import InProcessClient
 from shoal.controllers.manager import Manager
 from shoal.controllers.serving.configuration import ConfigurationReconciler
+from shoal.controllers.serving.revision import RevisionReconciler
 from shoal.controllers.serving.route import ResolvedRoute, RouteReconciler
 from shoal.controllers.serving.service import ServiceReconciler
 from shoal.controllers.tracker import Tracker
+from shoal.runtime.base import InstanceState
+from shoal.runtime.fake import FakeRuntime
 
 CATALOG = default_catalog()
 KSVC = CATALOG.require("ksvc")
@@ -30,10 +33,13 @@ REVISIONS = CATALOG.require("revisions")
 
 
 class Serving:
-    def __init__(self, registry: Any) -> None:
+    def __init__(self, registry: Any, runtime: FakeRuntime | None = None) -> None:
+        self.registry = registry
         self.client = InProcessClient(registry)
         self.manager = Manager(self.client, resync_period=None)
         self.table: dict[str, ResolvedRoute] = {}
+        self.endpoints: dict[str, list[str]] = {}
+        self.runtime = runtime
 
     def publish(self, route: ResolvedRoute | None, namespace: str, name: str) -> bool:
         if route is None:
@@ -47,6 +53,12 @@ class Serving:
         self.manager.add(ConfigurationReconciler(self.client))
         self.manager.add(RouteReconciler(self.client, Tracker(), domain=lambda: "localhost",
                                          gateway_port=8080, publish=self.publish))
+        if self.runtime is not None:
+            runtime = self.runtime
+            controller = self.manager.add(RevisionReconciler(
+                self.client, {runtime.name: runtime}, lambda container: runtime.name,
+                lambda: self.registry.config, endpoints=self.endpoints.__setitem__))
+            runtime.subscribe(lambda instance: controller.enqueue(instance.revision))
         await self.manager.start(timeout=10)
         return self
 
@@ -190,3 +202,79 @@ async def test_deleting_the_service_removes_everything(serving: Serving) -> None
     for rt, name in ((CONFIGS, "hello"), (ROUTES, "hello"), (REVISIONS, "hello-00001")):
         with pytest.raises(NotFound):
             await serving.client.get(rt, name, "default")
+
+
+@pytest.fixture
+async def running(api_server: Any) -> AsyncIterator[Serving]:
+    world = await Serving(api_server.registry, FakeRuntime(auto_ready=False)).start()
+    try:
+        yield world
+    finally:
+        await world.manager.stop()
+
+
+def condition(obj: dict[str, Any], type_: str) -> dict[str, Any]:
+    return next(c for c in (obj.get("status") or {}).get("conditions") or []
+                if c["type"] == type_)
+
+
+async def test_revision_runs_its_initial_scale_and_becomes_ready(running: Serving) -> None:
+    assert running.runtime is not None
+    await running.client.create(KSVC, service())
+    revision = await running.until(REVISIONS, "hello-00001",
+                                   lambda o: len(running.runtime.list()) == 1 if
+                                   running.runtime else False)
+    assert revision["metadata"]["finalizers"] == ["revisions.serving.knative.dev"]
+    (spec,) = running.runtime.started
+    assert (spec.revision, spec.service, spec.configuration) == (
+        "default/hello-00001", "hello", "hello")
+    (instance,) = running.runtime.list()
+    running.runtime.set_ready(instance.id)
+    svc = await running.until(KSVC, "hello", ready)
+    assert svc["status"]["latestReadyRevisionName"] == "hello-00001"
+    revision = await running.client.get(REVISIONS, "hello-00001", "default")
+    assert revision["status"]["actualReplicas"] == 1
+    assert revision["status"]["desiredReplicas"] == 1
+    assert running.endpoints["default/hello-00001"] == [instance.address]
+
+
+async def test_a_crashing_app_reports_its_exit_code(running: Serving) -> None:
+    assert running.runtime is not None
+    await running.client.create(KSVC, service())
+    await running.until(REVISIONS, "hello-00001",
+                        lambda o: bool(running.runtime and running.runtime.list()))
+    (instance,) = running.runtime.list()
+    running.runtime.crash(instance.id, exit_code=3)
+    revision = await running.until(REVISIONS, "hello-00001", lambda o: any(
+        c["type"] == "ContainerHealthy" and c["status"] == "False"
+        for c in (o.get("status") or {}).get("conditions") or []))
+    assert condition(revision, "ContainerHealthy")["reason"] == "ExitCode3"
+    assert condition(revision, "Ready")["status"] == "False"
+
+
+async def test_progress_deadline_is_reported(running: Serving) -> None:
+    body = service()
+    body["spec"]["template"]["metadata"] = {
+        "annotations": {"serving.knative.dev/progress-deadline": "1s"}}
+    await running.client.create(KSVC, body)
+    revision = await running.until(REVISIONS, "hello-00001", lambda o: any(
+        c["type"] == "ResourcesAvailable" and c["status"] == "False"
+        for c in (o.get("status") or {}).get("conditions") or []), timeout=15)
+    assert condition(revision, "ResourcesAvailable")["reason"] == "ProgressDeadlineExceeded"
+
+
+async def test_deleting_the_service_stops_its_instances(running: Serving) -> None:
+    assert running.runtime is not None
+    await running.client.create(KSVC, service())
+    await running.until(REVISIONS, "hello-00001",
+                        lambda o: bool(running.runtime and running.runtime.list()))
+    (instance,) = running.runtime.list()
+    await running.client.delete(KSVC, "hello", "default")
+    for _ in range(200):
+        if not running.runtime.list():
+            break
+        await asyncio.sleep(0.02)
+    assert [i for i in running.runtime.list() if i.state != InstanceState.STOPPED] == []
+    assert [stopped for stopped, _ in running.runtime.stopped] == [instance.id]
+    with pytest.raises(NotFound):
+        await running.client.get(REVISIONS, "hello-00001", "default")
