@@ -122,8 +122,11 @@ async def test_service_creates_children_and_becomes_ready(serving: Serving) -> N
     assert labels["serving.knative.dev/service"] == "hello"
     assert revision["spec"]["containers"][0]["env"] == [{"name": "TARGET", "value": "world"}]
 
-    svc = await serving.client.get(KSVC, "hello", "default")
+    svc = await serving.until(KSVC, "hello", lambda o: any(
+        c["type"] == "RoutesReady" for c in (o.get("status") or {}).get("conditions") or []))
     assert svc["status"]["latestCreatedRevisionName"] == "hello-00001"
+    # deploying is not failing: Ready stays Unknown until the revision is ready
+    assert {c["type"]: c["status"] for c in svc["status"]["conditions"]}["Ready"] == "Unknown"
     await serving.make_ready("hello-00001")
     svc = await serving.until(KSVC, "hello", ready)
     assert svc["status"]["url"] == "http://hello.default.localhost:8080"

@@ -69,31 +69,37 @@ class RouteReconciler(ModelReconciler[Route]):
         return f"http://{hostname}{port}"
 
     async def _revision_for(self, obj: Route, target: TrafficTarget,
-                            key: str) -> tuple[str | None, str, str]:
-        """(revision name, reason, message): the revision a target sends traffic to."""
+                            key: str) -> tuple[str | None, str, str, bool]:
+        """(revision, reason, message, failed): the revision a target sends traffic to.
+
+        As Knative's Route: a target naming nothing that exists, or a failed one, fails
+        (``AllTrafficAssigned`` False); one that is not ready yet waits (Unknown)."""
         if target.configuration_name:
             name = target.configuration_name
             self.tracker.track(Reference.to(CONFIGURATIONS, obj.namespace, name), key)
             try:
                 config = await self.client.get(CONFIGURATIONS, name, obj.namespace)
             except NotFound:
-                return None, "ConfigurationMissing", f'Configuration "{name}" referenced in ' \
-                    f"traffic not found."
+                return None, "ConfigurationMissing", (
+                    f'Configuration "{name}" referenced in traffic not found.'), True
             ready = (config.get("status") or {}).get("latestReadyRevisionName")
             if not ready:
-                return None, "RevisionMissing", f'Configuration "{name}" does not have any ' \
-                    f"ready Revision."
-            return str(ready), "", ""
+                failed = ready_of(config)[0] == "False"
+                return None, "RevisionMissing", (
+                    f'Configuration "{name}" does not have any ready Revision.'), failed
+            return str(ready), "", "", False
         name = target.revision_name or ""
         self.tracker.track(Reference.to(REVISIONS, obj.namespace, name), key)
         try:
             revision = await self.client.get(REVISIONS, name, obj.namespace)
         except NotFound:
-            return None, "RevisionMissing", f'Revision "{name}" referenced in traffic not found.'
-        if ready_of(revision)[0] != "True":
-            return None, "RevisionMissing", f'Revision "{name}" referenced in traffic is not ' \
-                f"ready."
-        return name, "", ""
+            return None, "RevisionMissing", (
+                f'Revision "{name}" referenced in traffic not found.'), True
+        state = ready_of(revision)[0]
+        if state != "True":
+            return None, "RevisionMissing", (
+                f'Revision "{name}" referenced in traffic is not ready.'), state == "False"
+        return name, "", "", False
 
     async def reconcile(self, obj: Route) -> ReconcileResult | None:
         key = f"{obj.namespace}/{obj.name}"
@@ -112,11 +118,12 @@ class RouteReconciler(ModelReconciler[Route]):
         traffic: list[TrafficTarget] = []
         split: dict[str, int] = {}
         tags: list[tuple[str, str, str]] = []
-        missing: tuple[str, str] | None = None
+        missing: tuple[str, str, bool] | None = None
         for target in obj.spec.traffic or []:
-            revision, reason, message = await self._revision_for(obj, target, key)
+            revision, reason, message, failed = await self._revision_for(obj, target, key)
             if revision is None:
-                missing = missing or (reason, message)
+                if missing is None or (failed and not missing[2]):
+                    missing = (reason, message, failed)
                 continue
             resolved = TrafficTarget(revision_name=revision, percent=target.percent or 0)
             if target.latest_revision is not None:
@@ -130,7 +137,11 @@ class RouteReconciler(ModelReconciler[Route]):
             if target.percent:
                 split[revision] = split.get(revision, 0) + target.percent
         if missing is not None:
-            conditions.mark_false("AllTrafficAssigned", *missing)
+            reason, message, failed = missing
+            if failed:
+                conditions.mark_false("AllTrafficAssigned", reason, message)
+            else:
+                conditions.mark_unknown("AllTrafficAssigned", reason, message)
             conditions.mark_unknown("IngressReady", "IngressNotConfigured",
                                     "waiting for all traffic to be assigned")
             return None
