@@ -1,0 +1,735 @@
+"""The serving gateway: one HTTP/1.1 listener in front of every Knative Service.
+
+A reverse proxy on asyncio protocols and httptools (no web framework on the hot path).
+For each request on a client connection it looks up the Host header (and the
+``Knative-Serving-Tag`` header) in the ``RoutingTable``, picks the revision and one of its
+endpoints, and forwards the request over a pooled keep-alive connection to that instance
+(``shoal.serving.upstream``) with ``X-Forwarded-For/-Proto/-Host`` and ``Forwarded`` added
+(``shoal.serving.http1``). Bodies stream both ways as they arrive; a full write buffer on
+one side pauses reading on the other, so a large upload or download holds at most a few
+hundred KiB here. A 101 answer to an upgrade request splices the two connections
+(``shoal.serving.tunnel``).
+
+Client connections keep alive and may pipeline: requests are answered in order, one at a
+time per connection. What the gateway answers itself, as Knative does:
+
+- 404 for a host no Route serves (the body lists the external hosts, for local use);
+- 503 for a revision with no ready endpoint, unless ``on_no_endpoints`` (the activator's
+  hook) returns some to forward to;
+- 502 when the instance cannot be reached or closes the connection before answering (a
+  reused pooled connection that turns out closed is retried once on a new one when the
+  request has no body);
+- 504 when the Route's ``timeout_seconds`` passes before the response starts (a response
+  already under way is cut).
+
+``stop()`` shuts down in order: stop accepting, close idle connections, let requests in
+flight finish (each connection closes after its current response) until the deadline,
+abort what is left, close the pool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any, cast
+
+import httptools
+
+from shoal.serving import http1
+from shoal.serving.http1 import Fields, Framing, RequestHead
+from shoal.serving.routing import RoutingTable
+from shoal.serving.tunnel import CLIENT, Tunnel
+from shoal.serving.upstream import Upstream, UpstreamPool
+
+log = logging.getLogger("shoal.serving.gateway")
+
+OnNoEndpoints = Callable[[str], Awaitable[list[str]]]
+
+MAX_HEAD = 64 * 1024  # bytes of request line and headers
+MAX_PIPELINE = 16  # requests queued on one connection before reading pauses
+BUFFER_LIMIT = 256 * 1024  # request body held while no upstream connection is attached
+LINGER = 2.0  # seconds a connection closing after an early answer keeps discarding a body
+
+# why a client connection's reading is paused, a bit each
+_PAUSE_UPSTREAM = 1  # the instance's connection does not take more bytes
+_PAUSE_BUFFER = 2  # the request body waits for a connection to the instance
+_PAUSE_PIPELINE = 4  # too many requests queued
+_PAUSE_EARLY = 8  # bytes after an upgrade request wait for the 101
+
+
+@dataclass
+class GatewayStats:
+    """Counters for tests and benchmarks."""
+
+    connections: int = 0  # client connections accepted
+    requests: int = 0  # request heads parsed
+    tunnels: int = 0  # upgraded connections spliced
+    peak_buffered: int = 0  # most bytes held for one connection at once (write buffers too)
+
+
+class _HeadTooLarge(Exception):
+    pass
+
+
+class _Exchange:
+    """One request and its response, from the request's head to the response's end."""
+
+    # per-exchange state that starts the same for every request (class defaults make
+    # creating an exchange, once per request, cheaper)
+    upstream: Upstream | None = None
+    upstream_paused = False
+    request_done = False
+    body_seen = False
+    buffered = 0  # body bytes in ``out`` while no upstream is attached
+    started = False  # the response head went to the client
+    done = False
+    framing = Framing.NONE
+    until_close = False
+    close_after = False
+    retried = False
+    revision = ""
+    endpoint = ""
+    timeout = 0.0
+    timer: asyncio.TimerHandle | None = None
+    task: asyncio.Task[None] | None = None
+
+    def __init__(self, client: _ClientConnection, head: RequestHead, *, head_request: bool,
+                 keep_alive: bool, http11: bool, upgrade: bool) -> None:
+        self.client = client
+        self.head = head.data
+        self.host = head.host
+        self.tag = head.tag
+        self.chunked = head.chunked
+        self.head_request = head_request
+        self.keep_alive = keep_alive
+        self.http11 = http11
+        self.upgrade = upgrade
+        self.out: list[bytes] = [head.data]  # for the instance, not yet written
+        # what upstream.Receiver asks for: the client's own batching of writes
+        self.hold = client.hold
+        self.flush = client.flush
+
+    # -- routing and connecting -------------------------------------------------------
+
+    def start(self) -> None:
+        """The exchange is the connection's current one: route it and connect."""
+        gateway = self.client.gateway
+        hit = gateway.table.lookup(self.host, self.tag)
+        if hit is None:
+            self.local(404, gateway.unknown_host(self.host))
+            return
+        route, self.revision = hit
+        if route.timeout_seconds is not None and route.timeout_seconds > 0:
+            self.timeout = route.timeout_seconds
+            self.timer = gateway.loop.call_later(self.timeout, self.timed_out)
+        endpoint = gateway.table.endpoint(self.revision)
+        if endpoint is not None:
+            self.dial(endpoint)
+        elif gateway.on_no_endpoints is not None:
+            self.task = gateway.spawn(self.activate(gateway.on_no_endpoints))
+        else:
+            self.local(503, f"revision {self.revision} has no ready instances\n")
+
+    def dial(self, endpoint: str) -> None:
+        self.endpoint = endpoint
+        upstream = self.client.gateway.pool.acquire(endpoint)
+        if upstream is not None:
+            self.attach(upstream)
+        else:
+            self.task = self.client.gateway.spawn(self.connect(endpoint))
+
+    async def activate(self, hook: OnNoEndpoints) -> None:
+        try:
+            endpoints = await hook(self.revision)
+        except Exception:
+            log.exception("activating revision %s failed", self.revision)
+            endpoints = []
+        self.task = None
+        if self.done:
+            return
+        if not endpoints:
+            self.local(503, f"revision {self.revision} has no ready instances\n")
+            return
+        self.dial(self.client.gateway.pick(endpoints))
+
+    async def connect(self, endpoint: str) -> None:
+        try:
+            upstream = await self.client.gateway.pool.connect(endpoint)
+        except (OSError, ValueError) as exc:
+            self.task = None
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            self.local(502, f"cannot connect to revision {self.revision} at {endpoint}: "
+                            f"{reason}\n")
+            return
+        self.task = None
+        if self.done:  # pragma: no cover - a finished exchange cancels its task
+            upstream.close()
+            return
+        self.attach(upstream)
+
+    def attach(self, upstream: Upstream) -> None:
+        self.upstream = upstream
+        upstream.attach(self, head_request=self.head_request)
+        if self.client.writing_paused:
+            upstream.pause_reading()
+        if not self.client.feeding:
+            self.flush_up()
+
+    # -- the request, towards the instance --------------------------------------------
+
+    def flush_up(self) -> None:
+        upstream = self.upstream
+        if upstream is None or not self.out:
+            return
+        out, self.out = self.out, []
+        if len(out) == 1:
+            upstream.write(out[0])
+        else:
+            upstream.writelines(out)
+        if self.upstream_paused:
+            self.client.gateway.note_buffered(upstream.buffered())
+        if self.buffered:
+            self.buffered = 0
+            self.client.resume(_PAUSE_BUFFER)
+
+    def _send_up(self, data: bytes) -> None:
+        if self.upstream is not None and not self.client.feeding:
+            self.upstream.write(data)
+            return
+        self.out.append(data)
+        if self.upstream is None:
+            self.buffered += len(data)
+            self.client.gateway.note_buffered(self.buffered)
+            if self.buffered > BUFFER_LIMIT:
+                self.client.pause(_PAUSE_BUFFER)
+
+    def request_body(self, data: bytes) -> None:
+        if self.done:
+            return
+        self.body_seen = True
+        if self.chunked:
+            for piece in http1.chunk(data):
+                self._send_up(piece)
+        else:
+            self._send_up(data)
+
+    def request_complete(self) -> None:
+        self.request_done = True
+        if self.chunked and not self.done:
+            self._send_up(http1.LAST_CHUNK)
+
+    # -- the response, from the instance (upstream.Receiver) ----------------------------
+
+    def on_response_head(self, status: int, head: bytes) -> None:
+        if self.done:
+            return
+        if status < 200 and status != 101:  # an interim answer; the final one follows
+            if self.http11:
+                self.client.send(http1.interim_head(status, head))
+            return
+        if status == 101 and not self.upgrade:
+            self.local(502, f"revision {self.revision} switched protocols unasked\n")
+            return
+        client = self.client
+        close = (not self.keep_alive or not self.request_done or client.draining
+                 or (self.upgrade and status != 101))
+        response = http1.forward_response_head(status, head, head_request=self.head_request,
+                                               http11=self.http11, close=close)
+        self.started = True
+        self.framing = response.framing
+        self.until_close = response.until_close
+        self.close_after = response.close
+        client.send(response.data)
+
+    def on_response_body(self, data: bytes) -> None:
+        if self.done:
+            return
+        if self.framing is Framing.CHUNKED:
+            self.client.send_pieces(http1.chunk(data))
+        elif self.framing is not Framing.NONE:
+            self.client.send(data)
+
+    def on_response_complete(self, keep_alive: bool) -> None:
+        if self.done:
+            return
+        if self.framing is Framing.CHUNKED:
+            self.client.send(http1.LAST_CHUNK)
+        self._finish(reuse=keep_alive and self.request_done)
+
+    def on_upgraded(self, rest: bytes) -> None:
+        upstream = self.upstream
+        if self.done or upstream is None or not self.started:
+            if upstream is not None:
+                upstream.close()
+            return
+        self.upstream = None
+        self._release(reuse=False)
+        self.client.start_tunnel(self, upstream, rest)
+
+    def on_upstream_lost(self, reason: str) -> None:
+        if self.done:
+            return
+        upstream, self.upstream = self.upstream, None
+        if self.started:
+            if not self.until_close:
+                self.client.abort()  # the body is cut short: the client must see it
+                return
+            if self.framing is Framing.CHUNKED:
+                self.client.send(http1.LAST_CHUNK)
+            self._finish(reuse=False)
+            return
+        if (upstream is not None and upstream.uses > 1 and not upstream.answered
+                and not self.retried and self.request_done and not self.body_seen):
+            self.retried = True  # a pooled connection the instance had closed
+            self.out = [self.head]
+            self.task = self.client.gateway.spawn(self.connect(self.endpoint))
+            return
+        self.local(502, f"revision {self.revision} at {self.endpoint}: {reason} before "
+                        f"answering\n")
+
+    def on_upstream_paused(self, paused: bool) -> None:
+        if self.done:
+            return
+        self.upstream_paused = paused
+        if paused:
+            if self.upstream is not None:
+                self.client.gateway.note_buffered(self.upstream.buffered())
+            self.client.pause(_PAUSE_UPSTREAM)
+        else:
+            self.client.resume(_PAUSE_UPSTREAM)
+
+    # -- endings ----------------------------------------------------------------------
+
+    def local(self, status: int, text: str) -> None:
+        """Answer the client from here (and drop any upstream connection)."""
+        if self.done:
+            return
+        if self.started:
+            self.client.abort()
+            return
+        close = (not self.keep_alive or not self.request_done or self.client.draining
+                 or self.upgrade)
+        self.client.send(http1.local_response(status, text, close=close))
+        self.started = True
+        self.close_after = close
+        self._finish(reuse=False)
+
+    def timed_out(self) -> None:
+        self.timer = None
+        if self.done:
+            return
+        if self.started:
+            self.client.abort()
+        else:
+            self.local(504, f"revision {self.revision} did not answer within "
+                            f"{self.timeout:g}s\n")
+
+    def _release(self, *, reuse: bool) -> None:
+        self.done = True
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        task, self.task = self.task, None
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
+        upstream, self.upstream = self.upstream, None
+        if upstream is not None:
+            if reuse:
+                self.client.gateway.pool.release(upstream)
+            else:
+                upstream.close()
+        self.out = []
+        if self.upstream_paused:
+            self.upstream_paused = False
+            self.client.resume(_PAUSE_UPSTREAM)
+        if self.buffered:
+            self.buffered = 0
+            self.client.resume(_PAUSE_BUFFER)
+
+    def _finish(self, *, reuse: bool) -> None:
+        self._release(reuse=reuse)
+        self.client.exchange_done(self)
+
+    def abandon(self) -> None:
+        """The client went away."""
+        if not self.done:
+            self._release(reuse=False)
+
+
+class _ClientConnection(asyncio.Protocol):
+    """A connection from a client: parses requests and answers them in order."""
+
+    def __init__(self, gateway: Gateway) -> None:
+        self.gateway = gateway
+        self.parser = httptools.HttpRequestParser(self)
+        self.transport: asyncio.Transport | None = None
+        self.ip = b""
+        self.ip_for = b""
+        self.queue: deque[_Exchange] = deque()  # the first is the current one
+        self.receiving: _Exchange | None = None  # the request whose body is arriving
+        self.batch: list[bytes] | None = None
+        self.feeding = False
+        self.paused = 0
+        self.writing_paused = False
+        self.tunnel: Tunnel | None = None
+        self.early: list[bytes] | None = None  # bytes after an upgrade request
+        self.closed = False
+        self.draining = False
+        self.lingering = False
+        self.ignore = False  # the last request did not keep alive: parse no more
+        self._url = b""
+        self._fields: Fields = []
+        self._head_size = 0
+
+    # -- asyncio.Protocol -------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports implement asyncio.Transport without subclassing it
+        self.transport = cast(asyncio.Transport, transport)
+        peer = transport.get_extra_info("peername")
+        ip = str(peer[0]) if isinstance(peer, tuple) and peer else "unknown"
+        self.ip = ip.encode("latin-1")
+        self.ip_for = http1.forwarded_for(ip)
+        self.gateway.clients.add(self)
+        self.gateway.stats.connections += 1
+        if self.gateway.stopping:
+            self.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        if self.tunnel is not None:
+            self.tunnel.close()
+        for exchange in self.queue:
+            exchange.abandon()
+        self.queue.clear()
+        if self.receiving is not None:
+            self.receiving.abandon()
+            self.receiving = None
+        self.gateway.connection_closed(self)
+
+    def data_received(self, data: bytes) -> None:
+        if self.tunnel is not None:
+            self.tunnel.forward(CLIENT, data)
+            return
+        if self.early is not None:
+            self.early.append(data)
+            self.pause(_PAUSE_EARLY)
+            return
+        if self.ignore:
+            return
+        self.feeding = True
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade as upgrade:
+            rest = data[upgrade.args[0]:]
+            self.early = [rest] if rest else []
+            if rest:
+                self.pause(_PAUSE_EARLY)
+        except httptools.HttpParserError as exc:
+            if not self.ignore:
+                self._malformed(exc)
+        finally:
+            self.feeding = False
+            if self.queue:
+                self.queue[0].flush_up()
+
+    def eof_received(self) -> bool | None:
+        if self.tunnel is not None:
+            return self.tunnel.ended(CLIENT)
+        if self.queue:  # answer what was asked, then close
+            self.draining = True
+            return True
+        return None
+
+    def pause_writing(self) -> None:
+        self.writing_paused = True
+        if self.transport is not None:
+            self.gateway.note_buffered(self.transport.get_write_buffer_size())
+        if self.tunnel is not None:
+            self.tunnel.writing_paused(CLIENT, True)
+        elif self.queue and self.queue[0].upstream is not None:
+            self.queue[0].upstream.pause_reading()
+
+    def resume_writing(self) -> None:
+        self.writing_paused = False
+        if self.tunnel is not None:
+            self.tunnel.writing_paused(CLIENT, False)
+        elif self.queue and self.queue[0].upstream is not None:
+            self.queue[0].upstream.resume_reading()
+
+    # -- httptools callbacks ----------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        self._url = b""
+        self._fields = []
+        self._head_size = 0
+
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+        self._head_size += len(url)
+        if self._head_size > MAX_HEAD:
+            raise _HeadTooLarge
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._fields.append((name, value))
+        self._head_size += len(name) + len(value) + 4
+        if self._head_size > MAX_HEAD:
+            raise _HeadTooLarge
+
+    def on_headers_complete(self) -> None:
+        parser = self.parser
+        method = parser.get_method()
+        upgrade = parser.should_upgrade()
+        head = http1.request_head(method, self._url or b"/", self._fields, self.ip,
+                                  self.ip_for, upgrade=upgrade)
+        exchange = _Exchange(self, head, head_request=method == b"HEAD",
+                             keep_alive=parser.should_keep_alive(),
+                             http11=parser.get_http_version() == "1.1", upgrade=upgrade)
+        self.gateway.stats.requests += 1
+        self.receiving = exchange
+        self.queue.append(exchange)
+        if len(self.queue) == 1:
+            exchange.start()
+        elif len(self.queue) >= MAX_PIPELINE:
+            self.pause(_PAUSE_PIPELINE)
+
+    def on_body(self, body: bytes) -> None:
+        if self.receiving is not None:
+            self.receiving.request_body(body)
+
+    def on_message_complete(self) -> None:
+        exchange, self.receiving = self.receiving, None
+        if exchange is None:
+            return
+        exchange.request_complete()
+        if self.lingering:
+            self.close()
+        elif not exchange.keep_alive:
+            self.ignore = True
+
+    # -- writing to the client --------------------------------------------------------
+
+    def hold(self) -> None:
+        if self.batch is None:
+            self.batch = []
+
+    def flush(self) -> None:
+        batch, self.batch = self.batch, None
+        if not batch or self.closed or self.transport is None:
+            return
+        # one write either way; joining small pieces costs less than a vectored write
+        if len(batch) == 1:
+            self.transport.write(batch[0])
+        elif len(batch) < 8 and len(batch[-1]) < 16384:
+            self.transport.write(b"".join(batch))
+        else:
+            self.transport.writelines(batch)
+        if self.writing_paused:
+            self.gateway.note_buffered(self.transport.get_write_buffer_size())
+
+    def send(self, data: bytes) -> None:
+        if self.closed or self.transport is None:
+            return
+        if self.batch is not None:
+            self.batch.append(data)
+        else:
+            self.transport.write(data)
+            if self.writing_paused:
+                self.gateway.note_buffered(self.transport.get_write_buffer_size())
+
+    def send_pieces(self, pieces: tuple[bytes, ...]) -> None:
+        if self.batch is not None:
+            self.batch.extend(pieces)
+        elif not self.closed and self.transport is not None:
+            self.transport.writelines(pieces)
+            if self.writing_paused:
+                self.gateway.note_buffered(self.transport.get_write_buffer_size())
+
+    # -- flow -------------------------------------------------------------------------
+
+    def pause(self, reason: int) -> None:
+        was = self.paused
+        self.paused |= reason
+        if not was and not self.closed and self.transport is not None:
+            self.transport.pause_reading()
+
+    def resume(self, reason: int) -> None:
+        if not self.paused & reason:
+            return
+        self.paused &= ~reason
+        if not self.paused and not self.closed and self.transport is not None:
+            self.transport.resume_reading()
+
+    def exchange_done(self, exchange: _Exchange) -> None:
+        if self.queue and self.queue[0] is exchange:
+            self.queue.popleft()
+        if exchange.close_after or self.draining:
+            if exchange is self.receiving and not self.closed:
+                self._linger()  # read the rest of the body so the answer is not reset
+            else:
+                self.close()
+            return
+        if self.paused & _PAUSE_PIPELINE and len(self.queue) < MAX_PIPELINE:
+            self.resume(_PAUSE_PIPELINE)
+        if self.queue:
+            self.queue[0].start()
+
+    def _linger(self) -> None:
+        self.flush()
+        self.lingering = True
+        self.ignore = False
+        self.paused = 0
+        if self.transport is not None:
+            self.transport.resume_reading()
+        self.gateway.loop.call_later(LINGER, self.close)
+
+    def start_tunnel(self, exchange: _Exchange, upstream: Upstream, rest: bytes) -> None:
+        if self.queue and self.queue[0] is exchange:
+            self.queue.popleft()
+        if self.transport is None or upstream.transport is None or self.closed:
+            upstream.close()
+            return
+        tunnel = self.tunnel = upstream.tunnel = Tunnel(self.transport, upstream.transport)
+        upstream.receiver = None
+        if rest:
+            self.send(rest)
+        for data in self.early or ():
+            upstream.write(data)
+        self.early = None
+        self.resume(self.paused)
+        if self.writing_paused:
+            tunnel.writing_paused(CLIENT, True)
+        elif upstream.reading_paused:
+            upstream.resume_reading()
+        self.gateway.stats.tunnels += 1
+
+    def _malformed(self, exc: httptools.HttpParserError) -> None:
+        self.ignore = True
+        if self.queue:  # an answer is under way; this connection cannot go on after it
+            self.draining = True
+            return
+        too_large = isinstance(exc.__context__, _HeadTooLarge)
+        if isinstance(exc, httptools.HttpParserCallbackError) and not too_large:
+            log.error("gateway: handling a request failed", exc_info=exc.__context__)
+        status, text = (431, "request header too large\n") if too_large else (
+            400, "malformed HTTP request\n")
+        self.send(http1.local_response(status, text, close=True))
+        self.close()
+
+    def drain(self) -> None:
+        """The gateway stops: close now if idle, else after the current response."""
+        self.draining = True
+        if not self.queue and self.tunnel is None:
+            self.close()
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.flush()
+        self.closed = True
+        if self.transport is not None:
+            self.transport.close()
+
+    def abort(self) -> None:
+        self.closed = True
+        if self.transport is not None:
+            self.transport.abort()
+
+
+class Gateway:
+    """The reverse proxy serving ``table`` on ``host:port`` (``port=0``: a free one, read
+    back from ``port`` after ``start``)."""
+
+    def __init__(self, table: RoutingTable, host: str = "127.0.0.1", port: int = 8080, *,
+                 on_no_endpoints: OnNoEndpoints | None = None,
+                 max_idle_per_endpoint: int = 64) -> None:
+        self.table = table
+        self.host = host
+        self.port = port
+        self.on_no_endpoints = on_no_endpoints
+        self.pool = UpstreamPool(max_idle_per_endpoint=max_idle_per_endpoint)
+        self.stats = GatewayStats()
+        self.clients: set[_ClientConnection] = set()
+        self.stopping = False
+        self._server: asyncio.Server | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._drained: asyncio.Event | None = None
+        self._next = 0
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        assert self._loop is not None, "the gateway is not started"
+        return self._loop
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self.stopping = False
+        self._server = await self._loop.create_server(
+            lambda: _ClientConnection(self), self.host, self.port,
+            reuse_address=True, backlog=1024)
+        if self.port == 0:
+            self.port = self._server.sockets[0].getsockname()[1]
+
+    async def stop(self, timeout: float = 10.0) -> None:
+        """Stop accepting, let requests in flight finish for up to ``timeout`` seconds,
+        then close every connection."""
+        server, self._server = self._server, None
+        if server is None:
+            return
+        self.stopping = True
+        server.close()
+        for client in list(self.clients):
+            client.drain()
+        if self.clients:
+            self._drained = asyncio.Event()
+            try:
+                async with asyncio.timeout(timeout):
+                    await self._drained.wait()
+            except TimeoutError:
+                log.warning("gateway: %d connections still busy after %gs; closing them",
+                            len(self.clients), timeout)
+        for client in list(self.clients):
+            client.abort()
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self.pool.close()
+        await server.wait_closed()
+
+    # -- for the connections ----------------------------------------------------------
+
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        task = self.loop.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    def pick(self, endpoints: list[str]) -> str:
+        self._next += 1
+        return endpoints[self._next % len(endpoints)]
+
+    def note_buffered(self, size: int) -> None:
+        if size > self.stats.peak_buffered:
+            self.stats.peak_buffered = size
+
+    def connection_closed(self, client: _ClientConnection) -> None:
+        self.clients.discard(client)
+        if not self.clients and self._drained is not None:
+            self._drained.set()
+
+    def unknown_host(self, host: str) -> str:
+        hosts = self.table.external_hosts()
+        known = ", ".join(hosts[:20]) + (f" and {len(hosts) - 20} more" if len(hosts) > 20
+                                         else "")
+        shown = repr(host[:200]) if host else "(no Host header)"
+        return (f"no Knative Service answers to host {shown}; known hosts: "
+                f"{known or 'none'}\n")

@@ -1,0 +1,218 @@
+"""The routing table: which revision answers a request for a host, and at which address.
+
+The Route reconciler publishes one ``Route`` per Knative Route (``update``/``remove``); the
+revision side publishes the ready addresses of each revision's instances
+(``set_endpoints``). The gateway asks ``lookup(host, tag_header)`` once per request and
+``endpoint(revision)`` for the instance to forward to.
+
+Hosts follow Knative's default templates: ``{name}.{namespace}.{domain}`` for a Route
+(the external hosts the reconciler lists in ``Route.hosts``) and
+``{tag}-{name}.{namespace}.{domain}`` for each tag. The private hosts
+``{name}.{namespace}.svc.cluster.local``, ``{name}.{namespace}.svc`` and
+``{name}.{namespace}`` (and their ``{tag}-{name}`` forms) always route; the external ones
+do not for a cluster-local Route (label ``networking.knative.dev/visibility:
+cluster-local``). A port in the Host header is ignored and hosts match case-insensitively.
+
+A request on a Route's own host picks a revision by weighted random choice over the
+split, per request; on a tag host it goes to the tag's revision; with tag-header routing
+enabled (Knative's ``tag-header-based-routing`` feature, off by default as in Knative), a
+``Knative-Serving-Tag`` header naming a tag of the Route does the same, and an unknown
+tag falls back to the split. Endpoints of a revision are taken in turn (round robin).
+"""
+
+from __future__ import annotations
+
+import random
+from bisect import bisect_right
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+PRIVATE_SUFFIXES = ("", ".svc", ".svc.cluster.local")
+
+
+@dataclass(frozen=True)
+class Backend:
+    """One target of a Route's split: a revision (``namespace/name``) and its share."""
+
+    revision: str
+    percent: int
+    tag: str | None = None
+
+
+@dataclass(frozen=True)
+class Route:
+    """What the gateway serves for one Knative Route."""
+
+    namespace: str
+    name: str
+    hosts: tuple[str, ...]  # external hosts, e.g. ("hello.default.localhost",)
+    cluster_local: bool  # not served on the external hosts
+    targets: tuple[Backend, ...]  # the split; percents sum to 100
+    tags: dict[str, str] = field(default_factory=dict, hash=False)  # tag -> revision
+    timeout_seconds: float | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    def private_hosts(self) -> tuple[str, ...]:
+        """Knative's cluster-local hosts of this Route: they always route."""
+        base = f"{self.name}.{self.namespace}"
+        return tuple(base + suffix for suffix in PRIVATE_SUFFIXES)
+
+
+def normalize_host(host: str) -> str:
+    """The host part of a Host header, lower-cased, without port or trailing dot."""
+    if host.startswith("["):  # an IPv6 literal, "[::1]:8080"
+        end = host.find("]")
+        host = host[: end + 1] if end > 0 else host
+    else:
+        host = host.partition(":")[0]
+    return host.rstrip(".").lower()
+
+
+class _Split:
+    """The weighted choice over a Route's targets, precomputed for one draw per request."""
+
+    __slots__ = ("bounds", "only", "revisions")
+
+    def __init__(self, targets: Iterable[Backend]) -> None:
+        weighted = [t for t in targets if t.percent > 0]
+        self.revisions = tuple(t.revision for t in weighted)
+        bounds: list[int] = []
+        total = 0
+        for target in weighted:
+            total += target.percent
+            bounds.append(total)
+        self.bounds = tuple(bounds)
+        self.only = self.revisions[0] if len(self.revisions) == 1 else None
+
+    def pick(self, rng: random.Random) -> str:
+        if self.only is not None:
+            return self.only
+        draw = rng.random() * self.bounds[-1]
+        return self.revisions[bisect_right(self.bounds, draw)]
+
+
+class _Endpoints:
+    __slots__ = ("addresses", "next")
+
+    def __init__(self, addresses: tuple[str, ...]) -> None:
+        self.addresses = addresses
+        self.next = 0
+
+    def take(self) -> str:
+        index = self.next
+        if index >= len(self.addresses):
+            index = 0
+        self.next = index + 1
+        return self.addresses[index]
+
+
+def _check(route: Route) -> None:
+    total = sum(t.percent for t in route.targets)
+    if any(t.percent < 0 for t in route.targets) or total != 100:
+        raise ValueError(f"route {route.key}: target percents must be non-negative and "
+                         f"sum to 100, not {total}")
+    for tag in route.tags:
+        if not tag or tag != tag.lower():
+            raise ValueError(f"route {route.key}: tag {tag!r} is not a lower-case DNS label")
+
+
+def _with_tags(bases: Iterable[str], tags: Iterable[str]) -> dict[str, str | None]:
+    """Each base host (tag None) and its tag hosts ``{tag}-{base}`` (tag the tag)."""
+    hosts: dict[str, str | None] = {}
+    for base in bases:
+        hosts[base] = None
+        for tag in tags:
+            hosts[f"{tag}-{base}"] = tag
+    return hosts
+
+
+class RoutingTable:
+    """Routes by host and tag, and the endpoints of each revision; see the module doc."""
+
+    def __init__(self, *, tag_header_routing: bool = False,
+                 rng: random.Random | None = None) -> None:
+        self.tag_header_routing = tag_header_routing
+        self._rng = rng or random.Random()
+        self._routes: dict[str, tuple[Route, tuple[str, ...], tuple[str, ...]]] = {}
+        self._hosts: dict[str, tuple[Route, _Split, str | None]] = {}
+        self._endpoints: dict[str, _Endpoints] = {}
+        self._normalized: dict[str, str] = {}  # Host header -> host, for headers seen before
+
+    # -- routes -----------------------------------------------------------------------
+
+    def update(self, route: Route) -> None:
+        """Serve ``route`` (replacing any earlier version of it); a host claimed by two
+        Routes goes to the one updated last."""
+        _check(route)
+        self.remove(route.namespace, route.name)
+        split = _Split(route.targets)
+        private = _with_tags(route.private_hosts(), route.tags)
+        external = {} if route.cluster_local else _with_tags(
+            (normalize_host(h) for h in route.hosts), route.tags)
+        hosts = {**private, **external}
+        for host, tag in hosts.items():
+            self._hosts[host] = (route, split, tag)
+        self._routes[route.key] = (route, tuple(hosts), tuple(external))
+
+    def remove(self, namespace: str, name: str) -> None:
+        """Stop serving the Route ``namespace/name`` (nothing if it is not served)."""
+        entry = self._routes.pop(f"{namespace}/{name}", None)
+        if entry is None:
+            return
+        route = entry[0]
+        for host in entry[1]:
+            current = self._hosts.get(host)
+            if current is not None and current[0] is route:
+                del self._hosts[host]
+
+    def routes(self) -> list[Route]:
+        return [entry[0] for entry in self._routes.values()]
+
+    def external_hosts(self) -> list[str]:
+        """The external hosts served, sorted (what a 404 page may show)."""
+        return sorted({h for _, _, external in self._routes.values() for h in external})
+
+    def lookup(self, host: str, tag_header: str | None = None) -> tuple[Route, str] | None:
+        """The Route serving ``host`` and the revision this request goes to, or None."""
+        key = self._normalized.get(host)
+        if key is None:
+            key = normalize_host(host)
+            if len(self._normalized) >= 4096:
+                self._normalized.clear()
+            self._normalized[host] = key
+        hit = self._hosts.get(key)
+        if hit is None:
+            return None
+        route, split, tag = hit
+        if tag is not None:
+            return route, route.tags[tag]
+        if tag_header and self.tag_header_routing:
+            revision = route.tags.get(tag_header.strip().lower())
+            if revision is not None:
+                return route, revision
+        return route, split.pick(self._rng)
+
+    # -- endpoints --------------------------------------------------------------------
+
+    def set_endpoints(self, revision: str, endpoints: Sequence[str]) -> None:
+        """The ready addresses (``host:port``) of ``revision``'s instances; empty: none."""
+        addresses = tuple(endpoints)
+        if not addresses:
+            self._endpoints.pop(revision, None)
+            return
+        current = self._endpoints.get(revision)
+        if current is not None and current.addresses == addresses:
+            return
+        self._endpoints[revision] = _Endpoints(addresses)
+
+    def endpoints(self, revision: str) -> tuple[str, ...]:
+        current = self._endpoints.get(revision)
+        return current.addresses if current is not None else ()
+
+    def endpoint(self, revision: str) -> str | None:
+        """The next address of ``revision`` in turn, or None when it has none ready."""
+        current = self._endpoints.get(revision)
+        return current.take() if current is not None else None

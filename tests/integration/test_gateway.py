@@ -1,0 +1,342 @@
+"""The gateway over real loopback sockets: routing, forwarding headers, the answers it
+gives itself (404/502/503/504), keep-alive, pipelining and graceful stop."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import re
+from collections import Counter
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+from tests.integration.test_gateway_harness import (
+    App,
+    RawApp,
+    exchange,
+    free_endpoint,
+    json_body,
+    route,
+    running,
+)
+
+from shoal.serving.gateway import Gateway
+from shoal.serving.routing import RoutingTable
+
+
+@pytest.fixture
+async def apps() -> AsyncIterator[dict[str, App]]:
+    started = {name: await App(name).start() for name in ("hello-1", "hello-2", "other-1")}
+    yield started
+    for app in started.values():
+        await app.stop()
+
+
+@pytest.fixture
+def table(apps: dict[str, App]) -> RoutingTable:
+    table = RoutingTable(tag_header_routing=True, rng=random.Random(7))
+    for name, app in apps.items():
+        table.set_endpoints(f"default/{name}", [app.endpoint])
+    table.update(route("hello", {"hello-1": 100}, tags={"candidate": "hello-2"}))
+    table.update(route("other", {"other-1": 100}))
+    return table
+
+
+async def get(session: aiohttp.ClientSession, port: int, host: str, path: str = "/",
+              headers: dict[str, str] | None = None) -> tuple[int, str, str]:
+    async with session.get(f"http://127.0.0.1:{port}{path}",
+                           headers={"Host": host, **(headers or {})}) as response:
+        return response.status, response.headers.get("x-revision", ""), await response.text()
+
+
+async def test_routes_by_host_ignoring_port_and_case(table: RoutingTable) -> None:
+    async with running(table) as gateway, aiohttp.ClientSession() as session:
+        assert (await get(session, gateway.port, "hello.default.localhost"))[1] == "hello-1"
+        assert (await get(session, gateway.port, f"Hello.Default.LOCALHOST:{gateway.port}")
+                )[1] == "hello-1"
+        assert (await get(session, gateway.port, "other.default.localhost"))[1] == "other-1"
+
+
+async def test_tag_host_and_tag_header(table: RoutingTable) -> None:
+    async with running(table) as gateway, aiohttp.ClientSession() as session:
+        port = gateway.port
+        assert (await get(session, port, "candidate-hello.default.localhost"))[1] == "hello-2"
+        tagged = {"Knative-Serving-Tag": "candidate"}
+        assert (await get(session, port, "hello.default.localhost", headers=tagged)
+                )[1] == "hello-2"
+        unknown = {"Knative-Serving-Tag": "nope"}  # falls back to the split
+        assert (await get(session, port, "hello.default.localhost", headers=unknown)
+                )[1] == "hello-1"
+        table.tag_header_routing = False
+        assert (await get(session, port, "hello.default.localhost", headers=tagged)
+                )[1] == "hello-1"
+
+
+async def test_cluster_local_routes_only_on_private_hosts(table: RoutingTable) -> None:
+    table.update(route("hello", {"hello-1": 100}, cluster_local=True))
+    async with running(table) as gateway, aiohttp.ClientSession() as session:
+        status, _, text = await get(session, gateway.port, "hello.default.localhost")
+        assert status == 404
+        assert "hello.default.localhost" not in text.partition("known hosts:")[2]
+        for host in ("hello.default.svc.cluster.local", "hello.default.svc", "hello.default"):
+            assert (await get(session, gateway.port, host))[:2] == (200, "hello-1")
+
+
+async def test_split_80_20_over_1000_requests(table: RoutingTable) -> None:
+    table.update(route("hello", {"hello-1": 80, "hello-2": 20}))
+    counts: Counter[str] = Counter()
+    async with running(table) as gateway, aiohttp.ClientSession() as session:
+        for _ in range(1000):
+            status, revision, _ = await get(session, gateway.port, "hello.default.localhost")
+            assert status == 200
+            counts[revision] += 1
+    assert 750 <= counts["hello-1"] <= 850
+    assert counts["hello-1"] + counts["hello-2"] == 1000
+
+
+async def test_forwarding_headers_reach_the_instance(table: RoutingTable,
+                                                     apps: dict[str, App]) -> None:
+    async with running(table) as gateway:
+        host = f"hello.default.localhost:{gateway.port}"
+        await exchange(gateway.port, (
+            f"GET /p?q=1 HTTP/1.1\r\nHost: {host}\r\nX-Forwarded-For: 10.0.0.1\r\n"
+            "X-Forwarded-Proto: https\r\nConnection: keep-alive, X-Secret\r\n"
+            "X-Secret: drop me\r\nKeep-Alive: timeout=5\r\nX-Kept: yes\r\n\r\n").encode(),
+            until=b"}")
+    seen = {k.lower(): v for k, v in apps["hello-1"].seen[-1].items()}
+    assert seen["host"] == host
+    assert seen["x-forwarded-for"] == "10.0.0.1, 127.0.0.1"
+    assert seen["x-forwarded-proto"] == "http"
+    assert seen["x-forwarded-host"] == host
+    assert seen["forwarded"] == f'for=127.0.0.1;host="{host}";proto=http'
+    assert seen["x-kept"] == "yes"
+    assert "x-secret" not in seen and "keep-alive" not in seen
+
+
+async def test_unknown_host_is_404_listing_external_hosts(table: RoutingTable) -> None:
+    table.update(route("secret", {"other-1": 100}, cluster_local=True))
+    async with running(table) as gateway, aiohttp.ClientSession() as session:
+        status, _, text = await get(session, gateway.port, "nope.default.localhost")
+    assert status == 404
+    assert "no Knative Service answers to host 'nope.default.localhost'" in text
+    assert "hello.default.localhost" in text and "candidate-hello.default.localhost" in text
+    assert "secret" not in text
+
+
+async def test_revision_without_endpoints_is_503(table: RoutingTable) -> None:
+    table.set_endpoints("default/hello-1", [])
+    async with running(table) as gateway, aiohttp.ClientSession() as session:
+        status, _, text = await get(session, gateway.port, "hello.default.localhost")
+    assert status == 503
+    assert "default/hello-1" in text
+
+
+async def test_activator_hook_supplies_endpoints(table: RoutingTable,
+                                                 apps: dict[str, App]) -> None:
+    table.set_endpoints("default/hello-1", [])
+    asked: list[str] = []
+
+    async def activate(revision: str) -> list[str]:
+        asked.append(revision)
+        await asyncio.sleep(0.01)
+        return [apps["hello-1"].endpoint] if revision == "default/hello-1" else []
+
+    async with running(table, on_no_endpoints=activate) as gateway, \
+            aiohttp.ClientSession() as session:
+        assert (await get(session, gateway.port, "hello.default.localhost"))[:2] == (
+            200, "hello-1")
+        table.set_endpoints("default/hello-2", [])
+        status, _, _ = await get(session, gateway.port, "candidate-hello.default.localhost")
+        assert status == 503
+    assert asked == ["default/hello-1", "default/hello-2"]
+
+
+async def test_unreachable_instance_is_502(table: RoutingTable) -> None:
+    table.set_endpoints("default/hello-1", [free_endpoint()])
+    async with running(table) as gateway, aiohttp.ClientSession() as session:
+        status, _, text = await get(session, gateway.port, "hello.default.localhost")
+    assert status == 502
+    assert "cannot connect to revision default/hello-1" in text
+
+
+async def test_reset_before_the_response_is_502(table: RoutingTable) -> None:
+    raw = await RawApp(lambda head, n: b"").start()  # reads the request, closes, no answer
+    table.set_endpoints("default/hello-1", [raw.endpoint])
+    try:
+        async with running(table) as gateway, aiohttp.ClientSession() as session:
+            status, _, text = await get(session, gateway.port, "hello.default.localhost")
+            assert status == 502
+            assert "closed the connection before answering" in text
+            # the client's connection is still good for the next request
+            assert (await get(session, gateway.port, "other.default.localhost"))[0] == 200
+    finally:
+        await raw.stop()
+
+
+async def test_slow_response_is_504_after_the_route_timeout(table: RoutingTable) -> None:
+    table.update(route("hello", {"hello-1": 100}, timeout=0.2))
+    loop = asyncio.get_running_loop()
+    async with running(table) as gateway, aiohttp.ClientSession() as session:
+        began = loop.time()
+        status, _, text = await get(session, gateway.port, "hello.default.localhost",
+                                    "/slow?delay=3")
+        assert status == 504
+        assert loop.time() - began < 2
+        assert "did not answer within 0.2s" in text
+        fast = await get(session, gateway.port, "hello.default.localhost")
+        assert fast[0] == 200
+
+
+async def test_keep_alive_reuses_client_and_upstream_connections(
+        table: RoutingTable, apps: dict[str, App]) -> None:
+    async with running(table) as gateway:
+        connector = aiohttp.TCPConnector(limit=1)
+        async with aiohttp.ClientSession(connector=connector) as session:
+            for _ in range(20):
+                assert (await get(session, gateway.port, "hello.default.localhost"))[0] == 200
+        assert gateway.stats.connections == 1
+        assert gateway.stats.requests == 20
+        assert gateway.pool.opened == 1
+        assert len(set(apps["hello-1"].peers)) == 1
+
+
+async def test_pipelined_requests_are_answered_in_order(table: RoutingTable) -> None:
+    async with running(table) as gateway:
+        request = (b"GET /slow?delay=0.2 HTTP/1.1\r\nHost: hello.default.localhost\r\n\r\n"
+                   b"GET /nowhere HTTP/1.1\r\nHost: nope.default.localhost\r\n\r\n"
+                   b"POST /b HTTP/1.1\r\nHost: other.default.localhost\r\n"
+                   b"Content-Length: 3\r\n\r\nabc"
+                   b"HEAD /c HTTP/1.1\r\nHost: hello.default.localhost\r\n\r\n"
+                   b"GET /d HTTP/1.1\r\nHost: other.default.localhost\r\n"
+                   b"Connection: close\r\n\r\n")
+        data = await exchange(gateway.port, request)
+    statuses = re.findall(rb"HTTP/1\.1 (\d{3}) ", data)
+    assert statuses == [b"200", b"404", b"200", b"200", b"200"]
+    assert data.index(b"slow hello-1") < data.index(b"no Knative Service") < data.index(
+        b'"path": "/b"') < data.index(b'"path": "/d"')
+    assert b'"length": 3' in data
+
+
+async def test_chunked_request_and_close_delimited_response(table: RoutingTable) -> None:
+    raw = await RawApp(lambda head, n: b"HTTP/1.0 200 OK\r\nx-raw: 1\r\n\r\nuntil close").start()
+    table.set_endpoints("default/hello-2", [raw.endpoint])
+    try:
+        async with running(table) as gateway:
+            # HTTP/1.1 client: the close-delimited body comes re-chunked, connection kept
+            data = await exchange(gateway.port, (
+                b"POST /x HTTP/1.1\r\nHost: candidate-hello.default.localhost\r\n"
+                b"Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"), until=b"0\r\n\r\n")
+            assert b"transfer-encoding: chunked" in data.lower()
+            assert data.endswith(b"b\r\nuntil close\r\n0\r\n\r\n")
+            assert b"transfer-encoding: chunked" in raw.heads[-1].lower()
+            # HTTP/1.0 client: close-delimited, as the instance sent it
+            data = await exchange(gateway.port, (
+                b"GET /x HTTP/1.0\r\nHost: candidate-hello.default.localhost\r\n\r\n"))
+            assert data.endswith(b"\r\n\r\nuntil close")
+            assert b"connection: close" in data.lower()
+            # and a chunked upload is re-framed for an aiohttp instance
+            data = await exchange(gateway.port, (
+                b"POST /x HTTP/1.1\r\nHost: other.default.localhost\r\n"
+                b"Transfer-Encoding: chunked\r\n\r\n2\r\nab\r\n4\r\ncdef\r\n0\r\n\r\n"),
+                until=b"}")
+            assert json_body(data)["length"] == 6
+    finally:
+        await raw.stop()
+
+
+async def test_a_pooled_connection_the_instance_closed_is_retried_once(
+        table: RoutingTable) -> None:
+    # the instance keeps the first connection alive, then drops the second request on it
+    ok = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"
+    raw = await RawApp(lambda head, n: ok if n == 0 else b"", close=False).start()
+    table.set_endpoints("default/hello-1", [raw.endpoint])
+    try:
+        async with running(table) as gateway, aiohttp.ClientSession() as session:
+            for _ in range(3):
+                assert (await get(session, gateway.port, "hello.default.localhost"))[::2] == (
+                    200, "ok")
+            assert gateway.pool.opened == 3  # each reuse failed once and was retried
+    finally:
+        await raw.stop()
+
+
+async def test_hop_by_hop_response_headers_are_dropped(table: RoutingTable) -> None:
+    answer = (b"HTTP/1.1 201 Made Up\r\nConnection: keep-alive, X-Internal\r\n"
+              b"Keep-Alive: timeout=5\r\nX-Internal: secret\r\nX-Public: yes\r\n"
+              b"Content-Length: 4\r\n\r\nmade")
+    raw = await RawApp(lambda head, n: answer, close=False).start()
+    table.set_endpoints("default/hello-1", [raw.endpoint])
+    try:
+        async with running(table) as gateway:
+            data = await exchange(gateway.port, b"GET / HTTP/1.1\r\n"
+                                  b"Host: hello.default.localhost\r\n\r\n", until=b"made")
+            assert gateway.pool.idle(raw.endpoint) == 1  # kept for the next request
+    finally:
+        await raw.stop()
+    head = data.partition(b"\r\n\r\n")[0].lower()
+    assert head.startswith(b"http/1.1 201 made up\r\n")
+    assert b"x-public: yes" in head and b"content-length: 4" in head
+    assert b"x-internal" not in head and b"keep-alive" not in head
+
+
+async def test_expect_100_continue_is_passed_through(table: RoutingTable) -> None:
+    async with running(table) as gateway:
+        reader, writer = await asyncio.open_connection("127.0.0.1", gateway.port)
+        try:
+            writer.write(b"POST /e HTTP/1.1\r\nHost: hello.default.localhost\r\n"
+                         b"Content-Length: 5\r\nExpect: 100-continue\r\n\r\n")
+            async with asyncio.timeout(5):
+                interim = await reader.readuntil(b"\r\n\r\n")
+                assert interim.startswith(b"HTTP/1.1 100")
+                writer.write(b"hello")
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = int(head.lower().partition(b"content-length: ")[2].split(b"\r\n")[0])
+                body = await reader.readexactly(length)
+        finally:
+            writer.close()
+    assert head.startswith(b"HTTP/1.1 200")
+    assert json.loads(body)["length"] == 5
+
+
+async def test_malformed_request_is_400(table: RoutingTable) -> None:
+    async with running(table) as gateway:
+        data = await exchange(gateway.port, b"NOT HTTP AT ALL\r\n\r\n")
+    assert data.startswith(b"HTTP/1.1 400")
+
+
+async def test_graceful_stop_drains_a_request_in_flight(table: RoutingTable,
+                                                        apps: dict[str, App]) -> None:
+    gateway = Gateway(table, "127.0.0.1", 0)
+    await gateway.start()
+    try:
+        async with aiohttp.ClientSession() as session:
+            idle_reader, idle_writer = await asyncio.open_connection("127.0.0.1", gateway.port)
+            in_flight = asyncio.create_task(
+                get(session, gateway.port, "hello.default.localhost", "/slow?delay=0.3"))
+            await asyncio.wait_for(apps["hello-1"].started_slow.wait(), 5)
+            await gateway.stop(timeout=5)
+            assert await in_flight == (200, "", "slow hello-1\n")
+            assert await asyncio.wait_for(idle_reader.read(), 5) == b""  # idle: closed
+            idle_writer.close()
+            with pytest.raises(OSError):
+                await asyncio.open_connection("127.0.0.1", gateway.port)
+    finally:
+        await gateway.stop(timeout=1)
+
+
+async def test_stop_deadline_cuts_what_does_not_finish(table: RoutingTable,
+                                                       apps: dict[str, App]) -> None:
+    gateway = Gateway(table, "127.0.0.1", 0)
+    await gateway.start()
+    async with aiohttp.ClientSession() as session:
+        in_flight = asyncio.create_task(
+            get(session, gateway.port, "hello.default.localhost", "/slow?delay=5"))
+        await asyncio.wait_for(apps["hello-1"].started_slow.wait(), 5)
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        await gateway.stop(timeout=0.2)
+        assert loop.time() - began < 2
+        with pytest.raises(aiohttp.ClientError):
+            await in_flight
