@@ -29,7 +29,8 @@ class ShoalProcess:
         out = open(self.log, "ab")  # noqa: SIM115 - closed when the process ends
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "shoal", "up", "--data-dir", str(self.data_dir),
-             "--api-port", "0", "--eventing-port", "0", *self.extra],
+             "--api-port", "0", "--eventing-port", "0", "--gateway-port", "0",
+             "--image-pull", "never", *self.extra],
             stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             env={**os.environ, "PYTHONUNBUFFERED": "1"})
         out.close()

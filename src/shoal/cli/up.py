@@ -3,7 +3,8 @@
 The wiring lives here and only here: open the store in the data directory, create the
 system namespaces and Knative's ConfigMaps on first start, serve the API, write
 ``server.json`` and a kubeconfig for clients, run the controllers, and on SIGINT/SIGTERM
-stop in a fixed order (controllers, the eventing plane, the API server, the store).
+stop in a fixed order (controllers, the serving and eventing planes, the API server, the
+store).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from shoal.controllers.manager import Manager
 from shoal.controllers.reconciler import Reconciler
 from shoal.controllers.resolver import DestinationResolver, tracked_resolver
 from shoal.eventing.plane import EventingPlane
+from shoal.serving.plane import ServingPlane
 from shoal.store import Store
 
 log = logging.getLogger("shoal")
@@ -61,6 +63,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--event-retention", type=float, default=3600.0,
                         help="seconds a delivered event is kept in a broker's log "
                              "(default 3600)")
+    parser.add_argument("--image-pull", choices=["never", "missing", "always"], default=None,
+                        help="pull images for container revisions: never, when missing, "
+                             "always (default: each container's imagePullPolicy)")
     parser.add_argument("--log-level", default="info",
                         choices=["debug", "info", "warning", "error"])
     parser.add_argument("--changelog-retention", type=int, default=100_000,
@@ -166,8 +171,22 @@ async def _serve(args: argparse.Namespace, data_dir: Path) -> int:
         return 1
     for reconciler in reconcilers(client, manager, plane.url):
         manager.add(reconciler)
+    serving = ServingPlane(client, data_dir, lambda: registry.config,
+                           host="127.0.0.1", port=args.gateway_port, image_pull=args.image_pull)
+    try:
+        await serving.start()
+    except OSError as exc:
+        print(f"error: cannot listen on port {args.gateway_port}: {exc.strerror}",
+              file=sys.stderr)
+        await plane.stop()
+        await server.stop()
+        store.close()
+        return 1
+    serving.add_reconcilers(manager)
     await manager.start()
     print(f"Shoal is up. API server: {server.url}  (data: {data_dir})", flush=True)
+    print(f"  services: http://<name>.<namespace>.{registry.config.domain}:{serving.port}/"
+          f"  (runtimes: {', '.join(serving.runtimes)})", flush=True)
     print(f"  broker ingress: {plane.url}/<namespace>/<broker>", flush=True)
     print(f"  kubectl --server {server.url} get ksvc", flush=True)
     print(f"  export KUBECONFIG={kubeconfig}   # or: shoal kubeconfig > ~/.kube/shoal",
@@ -177,6 +196,7 @@ async def _serve(args: argparse.Namespace, data_dir: Path) -> int:
     finally:
         log.info("stopping")
         await manager.stop()
+        await serving.stop()
         await plane.stop()
         await server.stop()
         with contextlib.suppress(FileNotFoundError):

@@ -1,0 +1,106 @@
+"""The serving data plane of ``shoal up``: runtimes, the gateway, and their reconcilers.
+
+It owns the routing table the gateway serves and the runtimes instances run in, and builds
+the serving reconcilers wired to them: the Route reconciler publishes each resolved Route
+into the table, the Revision reconciler publishes each revision's ready instances as its
+endpoints and is woken by every change of an instance. Revisions whose container has a
+command and no image run as local processes; the others run in podman (or docker) when one
+is installed, and otherwise fail with a reason that says so.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from shoal.api.config import SERVING_NS, Config
+from shoal.client.base import Client
+from shoal.controllers.manager import Manager
+from shoal.controllers.serving.configuration import ConfigurationReconciler
+from shoal.controllers.serving.revision import RevisionReconciler
+from shoal.controllers.serving.route import ResolvedRoute, RouteReconciler
+from shoal.controllers.serving.service import ServiceReconciler
+from shoal.controllers.tracker import Tracker
+from shoal.runtime.base import DOCKER, PODMAN, PROCESS, Runtime, choose_runtime
+from shoal.runtime.container import ContainerRuntime, PullPolicy, available
+from shoal.runtime.process import ProcessRuntime
+from shoal.serving.gateway import Gateway
+from shoal.serving.routing import Backend, Route, RoutingTable
+
+log = logging.getLogger("shoal.serving")
+
+
+class ServingPlane:
+    def __init__(self, client: Client, data_dir: Path, config: Callable[[], Config], *,
+                 host: str = "127.0.0.1", port: int = 8080,
+                 image_pull: PullPolicy | None = None) -> None:
+        self.client = client
+        self.data_dir = data_dir
+        self.config = config
+        self.image_pull = image_pull
+        tag_header = config().feature(SERVING_NS, "tag-header-based-routing") == "enabled"
+        self.table = RoutingTable(tag_header_routing=tag_header)
+        self.gateway = Gateway(self.table, host, port)
+        self.runtimes: dict[str, Runtime] = {}
+        self.image_runtime = PODMAN
+
+    @property
+    def port(self) -> int:
+        return self.gateway.port
+
+    async def start(self) -> None:
+        process = ProcessRuntime(self.data_dir / "runtime" / "process")
+        reaped = await process.reap_orphans()
+        self.runtimes[PROCESS] = process
+        for engine in (PODMAN, DOCKER):
+            if await available(engine):
+                containers = ContainerRuntime(engine, self.data_dir / "runtime" / engine,
+                                              pull=self.image_pull)
+                reaped += await containers.reap_orphans()
+                self.runtimes[engine] = containers
+                self.image_runtime = engine
+                break
+        if reaped:
+            log.info("cleaned up %d instances left by an earlier run", len(reaped))
+        await self.gateway.start()
+
+    async def stop(self) -> None:
+        await self.gateway.stop()
+        for runtime in self.runtimes.values():
+            await runtime.close()
+
+    def choose(self, container: dict[str, Any]) -> str:
+        wanted = choose_runtime(container, self.image_runtime)
+        return wanted if wanted in self.runtimes else PROCESS
+
+    def publish(self, route: ResolvedRoute | None, namespace: str, name: str) -> bool:
+        if route is None:
+            self.table.remove(namespace, name)
+            return True
+        tags = {tag: f"{namespace}/{revision}" for tag, _, revision in route.tags}
+        try:
+            self.table.update(Route(
+                namespace=namespace, name=name, hosts=(route.host,),
+                cluster_local=route.cluster_local,
+                targets=tuple(Backend(f"{namespace}/{revision}", percent)
+                              for revision, percent in route.targets),
+                tags=tags))
+        except ValueError as err:
+            log.warning("route %s/%s not served: %s", namespace, name, err)
+            return False
+        return True
+
+    def add_reconcilers(self, manager: Manager) -> None:
+        """Add the serving reconcilers, wired to this plane, to ``manager``."""
+        manager.add(ServiceReconciler(self.client))
+        manager.add(ConfigurationReconciler(self.client))
+        manager.add(RouteReconciler(self.client, Tracker(clock=manager.clock),
+                                    domain=lambda: self.config().domain,
+                                    gateway_port=self.port, publish=self.publish))
+        revisions = manager.add(RevisionReconciler(
+            self.client, self.runtimes, self.choose, self.config,
+            endpoints=self.table.set_endpoints))
+        for runtime in self.runtimes.values():
+            runtime.subscribe(lambda instance: revisions.enqueue(instance.revision))
