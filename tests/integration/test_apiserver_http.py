@@ -286,3 +286,11 @@ async def test_status_subresource_is_separate_from_spec(http: Any) -> None:
     updated["status"] = {"observedGeneration": 99}
     _, again = await call(http, "PUT", f"{path}/s", updated)  # main resource ignores status
     assert again["status"] == {"observedGeneration": 1}
+
+
+async def test_a_dependent_created_after_its_owner_went_is_collected(http: Any) -> None:
+    _, owner = await call(http, "POST", CM, configmap("gone-owner"))
+    await call(http, "DELETE", f"{CM}/gone-owner")
+    status, _ = await call(http, "POST", CM, owned("late-child", owner))
+    assert status == 201
+    assert "late-child" not in await names(http)

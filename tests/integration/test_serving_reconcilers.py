@@ -286,4 +286,5 @@ async def test_deleting_the_service_stops_its_instances(running: Serving) -> Non
             break
         await asyncio.sleep(0.02)
     else:
-        raise AssertionError("the revision was never deleted")
+        left = await running.client.get(REVISIONS, "hello-00001", "default")
+        raise AssertionError(f"the revision was never deleted: {left['metadata']}")

@@ -167,6 +167,11 @@ class Registry:
             name = stored["metadata"]["name"]
             raise AlreadyExists(f'{rt.qualified} "{name}" already exists',
                                 self._details(rt, name)) from None
+        refs = stored["metadata"].get("ownerReferences") or []
+        if refs and all(self.store.get_by_uid(r.get("uid", "")) is None for r in refs):
+            # Created for an owner that is already gone (a controller racing its owner's
+            # deletion): the garbage collector's verdict, at once.
+            self.delete(rt, ns, stored["metadata"]["name"], propagation="Background")
         return Written(stored, warnings)
 
     def update(self, rt: ResourceType, namespace: str, name: str, body: Obj, *,

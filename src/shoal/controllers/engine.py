@@ -220,6 +220,9 @@ class Controller:
                 await self.client.update(self.rt, body)
         except Conflict:
             raise
+        except NotFound:
+            log.debug("%r: %s was deleted before its status was written", self,
+                      object_key(read))
         except Exception as err:
             if self.recorder is not None:
                 await self.recorder.warning(
