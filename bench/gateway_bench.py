@@ -40,6 +40,7 @@ from typing import cast
 import httptools
 import uvloop
 
+from shoal.serving.activator import Activator
 from shoal.serving.gateway import Gateway
 from shoal.serving.routing import Backend, Route, RoutingTable
 
@@ -89,8 +90,9 @@ async def serve_gateway(backend_port: int) -> None:
     table = RoutingTable()
     table.update(Route("default", "bench", (HOST,), False,
                        (Backend("default/bench-00001", 100),), {}, None))
-    table.set_endpoints("default/bench-00001", [f"127.0.0.1:{backend_port}"])
-    gateway = Gateway(table, "127.0.0.1", 0)
+    activator = Activator(time.monotonic)
+    activator.backend("default/bench-00001").set_endpoints([f"127.0.0.1:{backend_port}"])
+    gateway = Gateway(table, "127.0.0.1", 0, activator=activator)
     await gateway.start()
     print(gateway.port, flush=True)
     await _until_terminated()

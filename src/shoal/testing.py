@@ -30,7 +30,7 @@ class ShoalProcess:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "shoal", "up", "--data-dir", str(self.data_dir),
              "--api-port", "0", "--eventing-port", "0", "--gateway-port", "0",
-             "--image-pull", "never", *self.extra],
+             "--metrics-port", "0", "--image-pull", "never", *self.extra],
             stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             env={**os.environ, "PYTHONUNBUFFERED": "1"})
         out.close()
@@ -49,6 +49,14 @@ class ShoalProcess:
             time.sleep(0.05)
         self.kill()
         raise RuntimeError(f"shoal up did not become ready: {self.log.read_text()[-2000:]}")
+
+    @property
+    def metrics_url(self) -> str:
+        """The ``/metrics`` URL that ``shoal up`` printed when it came up."""
+        for line in self.log.read_text(errors="replace").splitlines():
+            if line.strip().startswith("metrics: "):
+                return line.split("metrics: ", 1)[1].strip()
+        raise RuntimeError("shoal up printed no metrics URL")
 
     def stop(self, timeout: float = 15.0) -> int:
         assert self.proc is not None

@@ -13,13 +13,16 @@ import asyncio
 import hashlib
 import json
 import socket
+import time
+import weakref
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from shoal.serving.gateway import Gateway, OnNoEndpoints
+from shoal.serving.activator import Activator
+from shoal.serving.gateway import Gateway
 from shoal.serving.routing import Backend, Route, RoutingTable
 
 DOMAIN = "localhost"
@@ -177,10 +180,26 @@ def route(name: str, split: dict[str, int], *, tags: dict[str, str] | None = Non
                  timeout)
 
 
+_ACTIVATORS: weakref.WeakKeyDictionary[RoutingTable, Activator] = (
+    weakref.WeakKeyDictionary())
+
+
+def activator_for(table: RoutingTable) -> Activator:
+    """The activator a test's gateway over ``table`` uses (one per table)."""
+    activator = _ACTIVATORS.get(table)
+    if activator is None:
+        activator = _ACTIVATORS[table] = Activator(time.monotonic)
+    return activator
+
+
+def set_endpoints(table: RoutingTable, revision: str, addresses: list[str]) -> None:
+    """Put ``addresses`` in rotation for ``revision`` behind ``table``."""
+    activator_for(table).backend(revision).set_endpoints(addresses)
+
+
 @asynccontextmanager
-async def running(table: RoutingTable, *,
-                  on_no_endpoints: OnNoEndpoints | None = None) -> AsyncIterator[Gateway]:
-    gateway = Gateway(table, "127.0.0.1", 0, on_no_endpoints=on_no_endpoints)
+async def running(table: RoutingTable) -> AsyncIterator[Gateway]:
+    gateway = Gateway(table, "127.0.0.1", 0, activator=activator_for(table))
     await gateway.start()
     try:
         yield gateway

@@ -8,7 +8,14 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
-from tests.integration.test_gateway_harness import BLOCK, App, block, route, running
+from tests.integration.test_gateway_harness import (
+    BLOCK,
+    App,
+    block,
+    route,
+    running,
+    set_endpoints,
+)
 
 from shoal.serving.routing import RoutingTable
 
@@ -26,7 +33,7 @@ async def app() -> AsyncIterator[App]:
 @pytest.fixture
 def table(app: App) -> RoutingTable:
     table = RoutingTable()
-    table.set_endpoints("default/hello-1", [app.endpoint])
+    set_endpoints(table, "default/hello-1", [app.endpoint])
     table.update(route("hello", {"hello-1": 100}))
     return table
 

@@ -44,6 +44,7 @@ log = logging.getLogger("shoal")
 DEFAULT_API_PORT = 8090
 DEFAULT_GATEWAY_PORT = 8080
 DEFAULT_EVENTING_PORT = 8081
+DEFAULT_METRICS_PORT = 9090
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -60,6 +61,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--eventing-port", type=int, default=DEFAULT_EVENTING_PORT,
                         help=f"port of the broker ingress (default {DEFAULT_EVENTING_PORT}; "
                              f"0 picks a free one)")
+    parser.add_argument("--metrics-port", type=int, default=DEFAULT_METRICS_PORT,
+                        help=f"port of the Prometheus /metrics endpoint (default "
+                             f"{DEFAULT_METRICS_PORT}; 0 picks a free one; -1 turns it off)")
+    parser.add_argument("--autoscaler-tick", type=float, default=2.0,
+                        help="seconds between the autoscaler's decisions (default 2, as "
+                             "Knative)")
     parser.add_argument("--event-retention", type=float, default=3600.0,
                         help="seconds a delivered event is kept in a broker's log "
                              "(default 3600)")
@@ -172,12 +179,14 @@ async def _serve(args: argparse.Namespace, data_dir: Path) -> int:
     for reconciler in reconcilers(client, manager, plane.url):
         manager.add(reconciler)
     serving = ServingPlane(client, data_dir, lambda: registry.config,
-                           host="127.0.0.1", port=args.gateway_port, image_pull=args.image_pull)
+                           host="127.0.0.1", port=args.gateway_port,
+                           metrics_port=args.metrics_port if args.metrics_port >= 0 else None,
+                           image_pull=args.image_pull, tick=args.autoscaler_tick)
     try:
         await serving.start()
     except OSError as exc:
-        print(f"error: cannot listen on port {args.gateway_port}: {exc.strerror}",
-              file=sys.stderr)
+        print(f"error: cannot listen on port {args.gateway_port} or "
+              f"{args.metrics_port}: {exc.strerror}", file=sys.stderr)
         await plane.stop()
         await server.stop()
         store.close()
@@ -188,6 +197,8 @@ async def _serve(args: argparse.Namespace, data_dir: Path) -> int:
     print(f"  services: http://<name>.<namespace>.{registry.config.domain}:{serving.port}/"
           f"  (runtimes: {', '.join(serving.runtimes)})", flush=True)
     print(f"  broker ingress: {plane.url}/<namespace>/<broker>", flush=True)
+    if serving.metrics is not None:
+        print(f"  metrics: http://127.0.0.1:{serving.metrics.port}/metrics", flush=True)
     print(f"  kubectl --server {server.url} get ksvc", flush=True)
     print(f"  export KUBECONFIG={kubeconfig}   # or: shoal kubeconfig > ~/.kube/shoal",
           flush=True)

@@ -14,13 +14,19 @@ Client connections keep alive and may pipeline: requests are answered in order, 
 time per connection. What the gateway answers itself, as Knative does:
 
 - 404 for a host no Route serves (the body lists the external hosts, for local use);
-- 503 for a revision with no ready endpoint, unless ``on_no_endpoints`` (the activator's
-  hook) returns some to forward to;
+- 503 when the revision has no room left to hold the request (``shoal.serving.activator``:
+  the activator's queue, or an instance's queue when the activator is out of the path);
 - 502 when the instance cannot be reached or closes the connection before answering (a
   reused pooled connection that turns out closed is retried once on a new one when the
   request has no body);
-- 504 when the Route's ``timeout_seconds`` passes before the response starts (a response
-  already under way is cut).
+- 504 ``request timeout`` when the revision's ``timeoutSeconds`` passes (the whole
+  request, held time included), its ``responseStartTimeoutSeconds`` passes before the
+  first byte of the response, or its ``idleTimeoutSeconds`` passes between two writes of
+  the response; once the response is under way, the connection is cut instead.
+
+Each request holds a slot of one instance (``RevisionBackend.acquire``) from the moment it
+is forwarded until its response ends, or waits for one; the backend counts it in the
+revision's concurrency and request metrics that the autoscaler reads.
 
 ``stop()`` shuts down in order: stop accepting, close idle connections, let requests in
 flight finish (each connection closes after its current response) until the deadline,
@@ -31,14 +37,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any, cast
 
 import httptools
 
 from shoal.serving import http1
+from shoal.serving.activator import QUEUE_FULL, Activator, Overloaded, RevisionBackend
 from shoal.serving.http1 import Fields, Framing, RequestHead
 from shoal.serving.routing import RoutingTable
 from shoal.serving.tunnel import CLIENT, Tunnel
@@ -46,8 +54,7 @@ from shoal.serving.upstream import Upstream, UpstreamPool
 
 log = logging.getLogger("shoal.serving.gateway")
 
-OnNoEndpoints = Callable[[str], Awaitable[list[str]]]
-
+TIMEOUT_BODY = "request timeout\n"  # what Knative's queue-proxy answers with its 504
 MAX_HEAD = 64 * 1024  # bytes of request line and headers
 MAX_PIPELINE = 16  # requests queued on one connection before reading pauses
 BUFFER_LIMIT = 256 * 1024  # request body held while no upstream connection is attached
@@ -92,7 +99,14 @@ class _Exchange:
     retried = False
     revision = ""
     endpoint = ""
-    timeout = 0.0
+    backend: RevisionBackend | None = None
+    waiting = False
+    status = 0
+    began = 0.0
+    last = 0.0  # the latest write of the response, for the idle timeout
+    total = 0.0  # the timeouts of this request, 0 for none
+    first_byte = 0.0
+    idle = 0.0
     timer: asyncio.TimerHandle | None = None
     task: asyncio.Task[None] | None = None
 
@@ -122,16 +136,35 @@ class _Exchange:
             self.local(404, gateway.unknown_host(self.host))
             return
         route, self.revision = hit
+        backend = gateway.activator.backend(self.revision)
+        now = self.began = self.last = gateway.clock()
+        limits = backend.timeouts
+        self.total = limits.total
         if route.timeout_seconds is not None and route.timeout_seconds > 0:
-            self.timeout = route.timeout_seconds
-            self.timer = gateway.loop.call_later(self.timeout, self.timed_out)
-        endpoint = gateway.table.endpoint(self.revision)
+            self.total = route.timeout_seconds
+        self.first_byte = limits.response_start
+        self.idle = limits.idle
+        self.arm(now)
+        try:
+            endpoint = backend.acquire(self, now)
+        except Overloaded:
+            backend.stats.observe(503, 0.0)
+            self.local(503, QUEUE_FULL)
+            return
+        self.backend = backend
         if endpoint is not None:
             self.dial(endpoint)
-        elif gateway.on_no_endpoints is not None:
-            self.task = gateway.spawn(self.activate(gateway.on_no_endpoints))
         else:
-            self.local(503, f"revision {self.revision} has no ready instances\n")
+            self.waiting = True
+
+    def granted(self, address: str) -> None:
+        """The activator found a slot for this waiting request."""
+        self.waiting = False
+        if self.done:  # pragma: no cover - a finished exchange has left the queue
+            if self.backend is not None:
+                self.backend.release(address, self.client.gateway.clock())
+            return
+        self.dial(address)
 
     def dial(self, endpoint: str) -> None:
         self.endpoint = endpoint
@@ -140,20 +173,6 @@ class _Exchange:
             self.attach(upstream)
         else:
             self.task = self.client.gateway.spawn(self.connect(endpoint))
-
-    async def activate(self, hook: OnNoEndpoints) -> None:
-        try:
-            endpoints = await hook(self.revision)
-        except Exception:
-            log.exception("activating revision %s failed", self.revision)
-            endpoints = []
-        self.task = None
-        if self.done:
-            return
-        if not endpoints:
-            self.local(503, f"revision {self.revision} has no ready instances\n")
-            return
-        self.dial(self.client.gateway.pick(endpoints))
 
     async def connect(self, endpoint: str) -> None:
         try:
@@ -234,6 +253,9 @@ class _Exchange:
             self.local(502, f"revision {self.revision} switched protocols unasked\n")
             return
         client = self.client
+        self.status = status
+        if self.idle:
+            self.last = client.gateway.clock()
         close = (not self.keep_alive or not self.request_done or client.draining
                  or (self.upgrade and status != 101))
         response = http1.forward_response_head(status, head, head_request=self.head_request,
@@ -247,6 +269,8 @@ class _Exchange:
     def on_response_body(self, data: bytes) -> None:
         if self.done:
             return
+        if self.idle:
+            self.last = self.client.gateway.clock()
         if self.framing is Framing.CHUNKED:
             self.client.send_pieces(http1.chunk(data))
         elif self.framing is not Framing.NONE:
@@ -313,25 +337,55 @@ class _Exchange:
         close = (not self.keep_alive or not self.request_done or self.client.draining
                  or self.upgrade)
         self.client.send(http1.local_response(status, text, close=close))
+        self.status = status
         self.started = True
         self.close_after = close
         self._finish(reuse=False)
+
+    def arm(self, now: float) -> None:
+        """Set the timer for the earliest of the request's deadlines still ahead."""
+        deadlines = []
+        if self.total > 0:
+            deadlines.append(self.began + self.total)
+        if self.first_byte > 0 and not self.started:
+            deadlines.append(self.began + self.first_byte)
+        if self.idle > 0:
+            deadlines.append(self.last + self.idle)
+        if deadlines:
+            delay = max(0.0, min(deadlines) - now)
+            self.timer = self.client.gateway.loop.call_later(delay, self.timed_out)
 
     def timed_out(self) -> None:
         self.timer = None
         if self.done:
             return
+        now = self.client.gateway.clock()
+        expired = ((self.total > 0 and now - self.began >= self.total)
+                   or (self.first_byte > 0 and not self.started
+                       and now - self.began >= self.first_byte)
+                   or (self.idle > 0 and now - self.last >= self.idle))
+        if not expired:
+            self.arm(now)
+            return
         if self.started:
             self.client.abort()
         else:
-            self.local(504, f"revision {self.revision} did not answer within "
-                            f"{self.timeout:g}s\n")
+            self.local(504, TIMEOUT_BODY)
 
     def _release(self, *, reuse: bool) -> None:
         self.done = True
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
+        backend, self.backend = self.backend, None
+        if backend is not None:
+            now = self.client.gateway.clock()
+            if self.waiting:
+                self.waiting = False
+                backend.cancel(self, now)
+            else:
+                backend.release(self.endpoint, now)
+            backend.stats.observe(self.status, now - self.began)
         task, self.task = self.task, None
         if task is not None and task is not asyncio.current_task():
             task.cancel()
@@ -644,12 +698,13 @@ class Gateway:
     back from ``port`` after ``start``)."""
 
     def __init__(self, table: RoutingTable, host: str = "127.0.0.1", port: int = 8080, *,
-                 on_no_endpoints: OnNoEndpoints | None = None,
+                 activator: Activator | None = None,
                  max_idle_per_endpoint: int = 64) -> None:
         self.table = table
         self.host = host
         self.port = port
-        self.on_no_endpoints = on_no_endpoints
+        self.activator = activator or Activator(time.monotonic)
+        self.clock = self.activator.clock
         self.pool = UpstreamPool(max_idle_per_endpoint=max_idle_per_endpoint)
         self.stats = GatewayStats()
         self.clients: set[_ClientConnection] = set()
@@ -658,7 +713,6 @@ class Gateway:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._drained: asyncio.Event | None = None
-        self._next = 0
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -712,10 +766,6 @@ class Gateway:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
-
-    def pick(self, endpoints: list[str]) -> str:
-        self._next += 1
-        return endpoints[self._next % len(endpoints)]
 
     def note_buffered(self, size: int) -> None:
         if size > self.stats.peak_buffered:

@@ -1,9 +1,8 @@
-"""The routing table: which revision answers a request for a host, and at which address.
+"""The routing table: which revision answers a request for a host.
 
-The Route reconciler publishes one ``Route`` per Knative Route (``update``/``remove``); the
-revision side publishes the ready addresses of each revision's instances
-(``set_endpoints``). The gateway asks ``lookup(host, tag_header)`` once per request and
-``endpoint(revision)`` for the instance to forward to.
+The Route reconciler publishes one ``Route`` per Knative Route (``update``/``remove``).
+The gateway asks ``lookup(host, tag_header)`` once per request, then the activator
+(``shoal.serving.activator``) for an instance of that revision.
 
 Hosts follow Knative's default templates: ``{name}.{namespace}.{domain}`` for a Route
 (the external hosts the reconciler lists in ``Route.hosts``) and
@@ -17,14 +16,14 @@ A request on a Route's own host picks a revision by weighted random choice over 
 split, per request; on a tag host it goes to the tag's revision; with tag-header routing
 enabled (Knative's ``tag-header-based-routing`` feature, off by default as in Knative), a
 ``Knative-Serving-Tag`` header naming a tag of the Route does the same, and an unknown
-tag falls back to the split. Endpoints of a revision are taken in turn (round robin).
+tag falls back to the split.
 """
 
 from __future__ import annotations
 
 import random
 from bisect import bisect_right
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 PRIVATE_SUFFIXES = ("", ".svc", ".svc.cluster.local")
@@ -94,21 +93,6 @@ class _Split:
         return self.revisions[bisect_right(self.bounds, draw)]
 
 
-class _Endpoints:
-    __slots__ = ("addresses", "next")
-
-    def __init__(self, addresses: tuple[str, ...]) -> None:
-        self.addresses = addresses
-        self.next = 0
-
-    def take(self) -> str:
-        index = self.next
-        if index >= len(self.addresses):
-            index = 0
-        self.next = index + 1
-        return self.addresses[index]
-
-
 def _check(route: Route) -> None:
     total = sum(t.percent for t in route.targets)
     if any(t.percent < 0 for t in route.targets) or total != 100:
@@ -130,7 +114,7 @@ def _with_tags(bases: Iterable[str], tags: Iterable[str]) -> dict[str, str | Non
 
 
 class RoutingTable:
-    """Routes by host and tag, and the endpoints of each revision; see the module doc."""
+    """Routes by host and tag; see the module doc."""
 
     def __init__(self, *, tag_header_routing: bool = False,
                  rng: random.Random | None = None) -> None:
@@ -138,7 +122,6 @@ class RoutingTable:
         self._rng = rng or random.Random()
         self._routes: dict[str, tuple[Route, tuple[str, ...], tuple[str, ...]]] = {}
         self._hosts: dict[str, tuple[Route, _Split, str | None]] = {}
-        self._endpoints: dict[str, _Endpoints] = {}
         self._normalized: dict[str, str] = {}  # Host header -> host, for headers seen before
 
     # -- routes -----------------------------------------------------------------------
@@ -194,25 +177,3 @@ class RoutingTable:
             if revision is not None:
                 return route, revision
         return route, split.pick(self._rng)
-
-    # -- endpoints --------------------------------------------------------------------
-
-    def set_endpoints(self, revision: str, endpoints: Sequence[str]) -> None:
-        """The ready addresses (``host:port``) of ``revision``'s instances; empty: none."""
-        addresses = tuple(endpoints)
-        if not addresses:
-            self._endpoints.pop(revision, None)
-            return
-        current = self._endpoints.get(revision)
-        if current is not None and current.addresses == addresses:
-            return
-        self._endpoints[revision] = _Endpoints(addresses)
-
-    def endpoints(self, revision: str) -> tuple[str, ...]:
-        current = self._endpoints.get(revision)
-        return current.addresses if current is not None else ()
-
-    def endpoint(self, revision: str) -> str | None:
-        """The next address of ``revision`` in turn, or None when it has none ready."""
-        current = self._endpoints.get(revision)
-        return current.take() if current is not None else None

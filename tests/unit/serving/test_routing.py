@@ -108,17 +108,3 @@ def test_a_host_claimed_twice_goes_to_the_latest_and_survives_the_other_removal(
 def test_split_must_sum_to_100(split: tuple[Backend, ...]) -> None:
     with pytest.raises(ValueError, match="sum to 100"):
         RoutingTable().update(hello(split=split))
-
-
-def test_endpoints_round_robin() -> None:
-    table = RoutingTable()
-    assert table.endpoint("default/hello-1") is None
-    table.set_endpoints("default/hello-1", ["127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3"])
-    assert [table.endpoint("default/hello-1") for _ in range(6)] == [
-        "127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3"] * 2
-    table.set_endpoints("default/hello-1", ["127.0.0.1:1", "127.0.0.1:2"])
-    assert {table.endpoint("default/hello-1") for _ in range(4)} == {"127.0.0.1:1",
-                                                                      "127.0.0.1:2"}
-    assert table.endpoints("default/hello-1") == ("127.0.0.1:1", "127.0.0.1:2")
-    table.set_endpoints("default/hello-1", [])
-    assert table.endpoint("default/hello-1") is None

@@ -1,8 +1,9 @@
 """The Revision reconciler: instances in a runtime, their readiness, and Knative's conditions.
 
-A Revision runs its initial scale of instances (``autoscaling.knative.dev/initial-scale``,
-else ``min-scale``, else config-autoscaler's ``initial-scale``; the autoscaler takes over
-from there) in the runtime its container asks for: a plain process when the container has a
+A Revision runs as many instances as its ``Scaler`` (the autoscaler of the data plane)
+decides — without one, its initial scale (``autoscaling.knative.dev/initial-scale``, else
+``min-scale``, else config-autoscaler's ``initial-scale``) — in the runtime its container
+asks for: a plain process when the container has a
 command and no image, an OCI image otherwise. The reconciler hands the runtime each
 instance's environment (Knative's runtime contract plus the container's env, ConfigMap and
 Secret references resolved through the API), publishes the ready instances' addresses as
@@ -10,15 +11,20 @@ the revision's endpoints, and reports Knative's conditions: ``ContainerHealthy``
 ``ExitCode<N>`` when the app exits, ``ResourcesAvailable`` False with
 ``ProgressDeadlineExceeded`` when no instance got ready within the progress deadline
 (``serving.knative.dev/progress-deadline``, else config-deployment's, 600 s), ``Active``
-while instances run. A finalizer stops every instance before the Revision goes.
+as the scaler reports it (``NoTraffic`` at zero). Scaling in drains: the instance leaves
+the data plane's rotation first, the requests it serves finish (up to the revision's
+timeout), then it is stopped. A finalizer stops every instance before the Revision goes.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
+import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from shoal.api.catalog import default_catalog
 from shoal.api.config import SERVING_NS, Config, parse_go_duration
@@ -37,6 +43,33 @@ REVISION_CONDITIONS = ConditionSet("Ready", ["ContainerHealthy", "ResourcesAvail
 FINALIZER = "revisions.serving.knative.dev"
 Obj = dict[str, Any]
 Endpoints = Callable[[str, list[str]], None]
+log = logging.getLogger("shoal.controllers.revision")
+
+
+class ScaleDecision(Protocol):
+    @property
+    def scale(self) -> int: ...  # instances to run now
+    @property
+    def desired(self) -> int: ...  # the autoscaler's wish, -1 when not known yet
+    @property
+    def active(self) -> str: ...  # the Active condition: "True", "False", "Unknown"
+    @property
+    def reason(self) -> str: ...
+    @property
+    def message(self) -> str: ...
+
+
+class Scaler(Protocol):
+    """The data plane as the reconciler sees it: scale decisions, rotation, draining."""
+
+    def decide(self, key: str, revision: Revision, *, ready: int,
+               progress_deadline: float) -> ScaleDecision: ...
+
+    def set_endpoints(self, key: str, addresses: list[str]) -> None: ...
+
+    async def drain(self, key: str, address: str, timeout: float) -> None: ...
+
+    def forget(self, key: str) -> None: ...
 
 
 def initial_scale(annotations: dict[str, str], config: Config) -> int:
@@ -64,17 +97,32 @@ class RevisionReconciler(ModelReconciler[Revision]):
 
     def __init__(self, client: Client, runtimes: dict[str, Runtime],
                  choose: Callable[[dict[str, Any]], str], config: Callable[[], Config], *,
-                 endpoints: Endpoints | None = None,
+                 endpoints: Endpoints | None = None, scaler: Scaler | None = None,
                  clock: Callable[[], float] = time.time) -> None:
         self.client = client
         self.runtimes = runtimes
         self.choose = choose
         self.config = config
-        self.endpoints = endpoints
+        self.endpoints = scaler.set_endpoints if scaler is not None else endpoints
+        self.scaler = scaler
         self.clock = clock
+        self.draining: dict[str, asyncio.Task[None]] = {}  # instance id -> its drain
 
     def _instances(self, key: str) -> list[Instance]:
         return [i for runtime in self.runtimes.values() for i in runtime.list(key)]
+
+    def _drain(self, key: str, instance: Instance, timeout: float) -> None:
+        """Out of rotation, wait for its requests, then stop it (in the background)."""
+        async def drain() -> None:
+            try:
+                if self.scaler is not None and instance.address:
+                    await self.scaler.drain(key, instance.address, timeout)
+                await self.runtimes[instance.runtime].stop(instance.id)
+            except Exception:
+                log.exception("stopping instance %s of %s failed", instance.id, key)
+            finally:
+                self.draining.pop(instance.id, None)
+        self.draining[instance.id] = asyncio.get_running_loop().create_task(drain())
 
     async def _env(self, obj: Revision, container: Obj) -> dict[str, str]:
         """envFrom and valueFrom references, resolved through the API."""
@@ -119,10 +167,18 @@ class RevisionReconciler(ModelReconciler[Revision]):
         container = (spec.get("containers") or [{}])[0]
         ports = container.get("ports") or []
         port = int(ports[0].get("containerPort") or 8080) if ports else 8080
-        desired = initial_scale(annotations, config)
-        status.desired_replicas = desired
-
-        instances = [i for i in self._instances(key) if i.state != InstanceState.STOPPED]
+        instances = [i for i in self._instances(key)
+                     if i.state != InstanceState.STOPPED and i.id not in self.draining]
+        decision: ScaleDecision | None = None
+        if self.scaler is not None:
+            decision = self.scaler.decide(
+                key, obj, ready=sum(1 for i in instances if i.state == InstanceState.READY),
+                progress_deadline=progress_deadline(annotations, config))
+            desired = decision.scale
+            status.desired_replicas = decision.desired if decision.desired >= 0 else desired
+        else:
+            desired = initial_scale(annotations, config)
+            status.desired_replicas = desired
         runtime = self.runtimes[self.choose(container)]
         if len(instances) < desired:
             try:
@@ -137,19 +193,26 @@ class RevisionReconciler(ModelReconciler[Revision]):
                     service=labels.get(keys.SERVICE_LABEL, ""),
                     configuration=labels.get(keys.CONFIGURATION_LABEL, ""),
                     container=container, env=extra_env, port=port)))
-        for extra in instances[desired:]:
-            await self.runtimes[extra.runtime].stop(extra.id)
-        instances = instances[:desired]
+        if len(instances) > desired:
+            # scale in: instances that are not serving go first, then the newest
+            instances.sort(key=lambda i: (i.state != InstanceState.READY, -i.started_at))
+            timeout = float(obj.spec.timeout_seconds or 300)
+            for extra in instances[desired:]:
+                self._drain(key, extra, timeout)
+            instances = instances[:desired]
 
         ready = [i for i in instances if i.state == InstanceState.READY]
         failed = [i for i in instances if i.state == InstanceState.FAILED]
         status.actual_replicas = len(ready)
         if self.endpoints is not None:
             self.endpoints(key, [i.address for i in ready])
+        if decision is not None:
+            _mark_active(conditions, decision)
         if ready:
             conditions.mark_true("ContainerHealthy")
             conditions.mark_true("ResourcesAvailable")
-            conditions.mark_true("Active")
+            if decision is None:
+                conditions.mark_true("Active")
             return None
         if failed:
             worst = failed[0]
@@ -158,8 +221,12 @@ class RevisionReconciler(ModelReconciler[Revision]):
         if desired == 0:
             conditions.mark_true("ResourcesAvailable")
             conditions.mark_true("ContainerHealthy")
-            conditions.mark_false("Active", "NoTraffic", "The target is not receiving traffic.")
+            if decision is None:
+                conditions.mark_false("Active", "NoTraffic",
+                                      "The target is not receiving traffic.")
             return None
+        if conditions.is_true("ResourcesAvailable") and not failed:
+            return None  # scaling up a revision that was ready before (from zero, say)
         created = obj.metadata.creation_timestamp or ""
         started = _parse_time(created)
         deadline = progress_deadline(annotations, config)
@@ -172,10 +239,26 @@ class RevisionReconciler(ModelReconciler[Revision]):
 
     async def finalize(self, obj: Revision) -> None:
         key = f"{obj.namespace}/{obj.name}"
-        for instance in self._instances(key):
-            await self.runtimes[instance.runtime].stop(instance.id)
         if self.endpoints is not None:
             self.endpoints(key, [])
+        for instance in self._instances(key):
+            task = self.draining.pop(instance.id, None)
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await self.runtimes[instance.runtime].stop(instance.id)
+        if self.scaler is not None:
+            self.scaler.forget(key)
+
+
+def _mark_active(conditions: Any, decision: ScaleDecision) -> None:
+    if decision.active == "True":
+        conditions.mark_true("Active")
+    elif decision.active == "False":
+        conditions.mark_false("Active", decision.reason or "NoTraffic", decision.message)
+    else:
+        conditions.mark_unknown("Active", decision.reason or "Queued", decision.message)
 
 
 def _parse_time(text: str) -> float | None:
