@@ -12,9 +12,11 @@ import asyncio
 import contextlib
 import os
 import signal
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 
 @dataclass(frozen=True)
@@ -49,23 +51,34 @@ async def run_command(argv: list[str], *, timeout: float | None = None,
                       env: Mapping[str, str] | None = None, cwd: str | Path | None = None,
                       merge_stderr: bool = False, new_session: bool = False) -> Completed:
     """Run ``argv``; raises ``CommandTimeout`` (after killing it) when it takes too long and
-    ``OSError`` when it cannot be started."""
-    proc = await asyncio.create_subprocess_exec(
-        *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT if merge_stderr else asyncio.subprocess.PIPE,
-        env=dict(env) if env is not None else None, cwd=cwd, start_new_session=new_session)
-    try:
-        async with asyncio.timeout(timeout):
-            out, err = await proc.communicate()
-    except BaseException as exc:
-        kill(proc, group=new_session)
-        out, err = await proc.communicate()
-        if isinstance(exc, TimeoutError) and timeout is not None:
-            raise CommandTimeout(tuple(argv), timeout, out.decode(errors="replace")) from None
-        raise
-    assert proc.returncode is not None
-    return Completed(tuple(argv), exit_status(proc.returncode),
-                     out.decode(errors="replace"), (err or b"").decode(errors="replace"))
+    ``OSError`` when it cannot be started.
+
+    Output goes to temporary files, not pipes, and the command is done when it exits: a
+    program that leaves a daemon behind holding its stdout (``podman run -d`` leaves
+    conmon) would otherwise keep a pipe open, and the caller waiting, for ever.
+    """
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        proc = await asyncio.create_subprocess_exec(
+            *argv, stdin=asyncio.subprocess.DEVNULL, stdout=out,
+            stderr=out if merge_stderr else err,
+            env=dict(env) if env is not None else None, cwd=cwd,
+            start_new_session=new_session)
+        try:
+            async with asyncio.timeout(timeout):
+                await proc.wait()
+        except BaseException as exc:
+            kill(proc, group=new_session)
+            await proc.wait()
+            if isinstance(exc, TimeoutError) and timeout is not None:
+                raise CommandTimeout(tuple(argv), timeout, _read(out)) from None
+            raise
+        assert proc.returncode is not None
+        return Completed(tuple(argv), exit_status(proc.returncode), _read(out), _read(err))
+
+
+def _read(file: IO[bytes]) -> str:
+    file.seek(0)
+    return file.read().decode(errors="replace")
 
 
 def kill(proc: asyncio.subprocess.Process, *, group: bool) -> None:
