@@ -107,7 +107,7 @@ class RevisionScale:
         if self.scale > 0:
             return False
         target = max(1, self.spec.activation_scale)
-        self.scale = self.want = self.bounds.apply(target) or target
+        self.scale = self.want = self.bounds.apply(target)
         self.refresh(now, self.ready)
         return True
 
@@ -126,15 +126,17 @@ class RevisionScale:
             if not bounds.scale_to_zero:
                 desired = 1
             elif self.activity == ACTIVATING:
+                # give up on an activation that never got ready
                 timeout = self.progress_deadline + ACTIVATION_TIMEOUT_BUFFER
-                apply = now - self.since >= timeout
+                if now - self.since < timeout:
+                    desired, apply = -1, False
             elif self.activity == ACTIVE:
                 if now - self.since >= self.spec.stable_window:
                     apply = False  # go inactive first; the instances stay for the grace period
                 else:
-                    desired = 1  # not idle for a whole stable window yet
-            else:
-                apply = now - self.since >= max(bounds.grace_period, bounds.retention)
+                    desired = 1  # not active for a whole stable window yet
+            elif now - self.since < max(bounds.grace_period, bounds.retention):
+                desired, apply = -1, False  # inactive, within the grace period
         self.want = desired
         if apply:
             self.scale = desired
@@ -144,14 +146,14 @@ class RevisionScale:
         """Knative's ``computeActiveCondition`` from the ready instances."""
         self.ready = ready
         bounds = self.bounds
+        if not self.initialized and ready >= max(bounds.min_scale, bounds.initial_scale):
+            self.initialized = True  # at once for an initial scale of zero, as Knative
         if self.initialized:
             min_ready = max(bounds.min_scale, 1)
         else:
             min_ready = max(bounds.min_scale, bounds.initial_scale)
-        if min_ready and ready >= min_ready:
-            self.initialized = True
         if self.want == 0 or min_ready == 0:
-            timed_out = self.activity == ACTIVATING and min_ready > 0 and self.scale == 0
+            timed_out = self.activity == ACTIVATING and min_ready > 0
             self._become(now, INACTIVE, "TimedOut" if timed_out else "NoTraffic")
         elif ready < min_ready:
             if self.want > 0 or self.activity != INACTIVE:
