@@ -23,9 +23,9 @@ def source(kind: str, name: str, spec: dict[str, Any]) -> dict[str, Any]:
 
 async def test_ping_source_sends_on_a_seconds_schedule(rig: Rig) -> None:
     broker_url = await rig.broker_to_sink()
-    await rig.post(f"{SOURCES}/pingsources", source("PingSource", "beat", {
-        "schedule": "* * * * * *", "contentType": "application/json",
-        "data": '{"message": "hello"}', "ceOverrides": {"extensions": {"team": "blue"}}}))
+    await rig.ok("source", "ping", "create", "beat", "--schedule", "* * * * * *",
+                 "--data", '{"message": "hello"}', "--sink", "broker:default",
+                 "--ce-override", "team=blue")
     ping = await rig.ready(f"{SOURCES}/pingsources/beat")
     assert ping["status"]["sinkUri"] == broker_url
     assert conditions(ping) == {"Deployed": "True", "Ready": "True", "SinkProvided": "True"}
@@ -38,17 +38,15 @@ async def test_ping_source_sends_on_a_seconds_schedule(rig: Rig) -> None:
         assert event.type == "dev.knative.sources.ping"
         assert event.source == "/apis/v1/namespaces/default/pingsources/beat"
         assert event.attributes["team"] == "blue"
-        assert event.content_type == "application/json"
         assert json.loads(event.data or b"") == {"message": "hello"}
     assert events[0].id != events[1].id
 
 
 async def test_apiserver_source_reference_mode_sees_add_update_delete(rig: Rig) -> None:
     await rig.broker_to_sink()
-    await rig.post(f"{SOURCES}/apiserversources", source("ApiServerSource", "watcher", {
-        "resources": [{"apiVersion": "v1", "kind": "ConfigMap",
-                       "selector": {"matchLabels": {"watched": "yes"}}}],
-        "ceOverrides": {"extensions": {"team": "blue"}}}))
+    await rig.ok("source", "apiserver", "create", "watcher", "--resource",
+                 "ConfigMap:v1:watched=yes", "--sink", "broker:default",
+                 "--ce-override", "team=blue")
     src = await rig.ready(f"{SOURCES}/apiserversources/watcher")
     assert conditions(src) == {"Deployed": "True", "Ready": "True", "SinkProvided": "True",
                                "SufficientPermissions": "True"}
