@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.e2e.sources_rig import Rig, conditions
+from tests.e2e.sources_rig import Rig, conditions, is_ready
 
 pytestmark = pytest.mark.e2e
 
@@ -101,3 +103,60 @@ async def test_apiserver_source_resource_mode_sends_the_object(rig: Rig) -> None
     body = json.loads(events[0].data or b"")
     assert (body["kind"], body["metadata"]["name"], body["data"]) == (
         "ConfigMap", "after", {"a": "1"})
+
+
+ENV_APP = """\
+import json, os
+from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+class Quiet(WSGIRequestHandler):
+    def log_message(self, *args):
+        pass
+
+def app(environ, start_response):
+    body = json.dumps({k: v for k, v in os.environ.items() if k.startswith("K_")}).encode()
+    start_response("200 OK", [("content-length", str(len(body)))])
+    return [body]
+
+make_server("127.0.0.1", int(os.environ["PORT"]), app, handler_class=Quiet).serve_forever()
+"""
+KSVC = "/apis/serving.knative.dev/v1/namespaces/default/services"
+
+
+async def env_of(rig: Rig, url: str) -> dict[str, str]:
+    """The K_ variables of the Service at ``url``, asked through the gateway."""
+    host, _, port = url.split("://", 1)[1].partition(":")
+    async with rig.http.get(f"http://127.0.0.1:{port}/", headers={"Host": host}) as resp:
+        assert resp.status == 200
+        body: dict[str, str] = await resp.json(content_type=None)
+        return body
+
+
+async def test_sink_binding_rolls_a_revision_that_sees_k_sink(rig: Rig, tmp_path: Path) -> None:
+    app = tmp_path / "env.py"
+    app.write_text(ENV_APP)
+    broker_url = await rig.broker_to_sink()
+    await rig.ok("service", "create", "envy", "--cmd", sys.executable, "--arg", str(app))
+    svc = await rig.ready(f"{KSVC}/envy")
+    assert "K_SINK" not in await env_of(rig, svc["status"]["url"])
+
+    await rig.ok("source", "binding", "create", "bind", "--subject",
+                 "Service:serving.knative.dev/v1:envy", "--sink", "broker:default",
+                 "--ce-override", "team=blue")
+    binding = await rig.ready(f"{SOURCES}/sinkbindings/bind")
+    assert conditions(binding) == {"BindingAvailable": "True", "Ready": "True",
+                                   "SinkProvided": "True"}
+    assert binding["status"]["sinkUri"] == broker_url
+    svc = await rig.until(f"{KSVC}/envy", lambda o: is_ready(o) and o["status"].get(
+        "latestReadyRevisionName") == "envy-00002")
+    env = await env_of(rig, svc["status"]["url"])
+    assert env["K_SINK"] == broker_url
+    assert json.loads(env["K_CE_OVERRIDES"]) == {"extensions": {"team": "blue"}}
+    assert env["K_REVISION"] == "envy-00002"
+
+    await rig.ok("source", "binding", "delete", "bind")
+    svc = await rig.until(f"{KSVC}/envy", lambda o: is_ready(o) and o["status"].get(
+        "latestReadyRevisionName") == "envy-00003")
+    assert "K_SINK" not in await env_of(rig, svc["status"]["url"])
+    async with rig.http.get(f"{rig.shoal.url}{SOURCES}/sinkbindings/bind") as resp:
+        assert resp.status == 404

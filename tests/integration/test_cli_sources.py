@@ -139,3 +139,25 @@ async def test_source_list_shows_every_kind(cli: Shoal) -> None:
          "<unknown>"],
         ["watch", "ApiServerSource", "apiserversources.sources.knative.dev", "ksvc:display",
          "<unknown>"]]
+
+
+async def test_binding_subject_by_name_or_selector(cli: Shoal, api_server: Any) -> None:
+    bindings = default_catalog().require("sinkbindings")
+    code, out, _ = await cli("source", "binding", "create", "one", "--subject",
+                             "Service:serving.knative.dev/v1:hello", "--sink", "broker:default")
+    assert (code, out) == (0, "Sink binding 'one' created in namespace 'default'.\n")
+    assert (await spec_of(api_server, bindings, "one"))["subject"] == {
+        "apiVersion": "serving.knative.dev/v1", "kind": "Service", "name": "hello",
+        "namespace": "default"}
+    code, _, _ = await cli("source", "binding", "create", "many", "--subject",
+                           "Service:serving.knative.dev/v1:app=shop", "--sink", "broker:default")
+    assert code == 0
+    assert (await spec_of(api_server, bindings, "many"))["subject"]["selector"] == {
+        "matchLabels": {"app": "shop"}}
+    code, out, _ = await cli("source", "binding", "list")
+    assert "Service:serving.knative.dev/v1:app=shop" in out
+    code, _, err = await cli("source", "binding", "create", "bad", "--subject", "Service:v1",
+                             "--sink", "broker:default")
+    assert code == 1 and "--subject" in err
+    code, _, err = await cli("source", "binding", "create", "bad", "--sink", "broker:default")
+    assert code == 1 and "--subject" in err

@@ -6,6 +6,7 @@ Each module holds one kind's adapter (what runs between reconciles) and its reco
     selectors    label selectors in their string form
     ping         PingScheduler (cron on the injected clock) and the PingSource reconciler
     apiserver    ApiServerAdapter (informers on Shoal's own API) and its reconciler
+    sinkbinding  the SinkBinding reconciler: K_SINK in its subjects' containers
     plane        SourcesPlane: the adapters and reconcilers ``shoal up`` runs
 
 This layer sits above ``shoal.eventing`` (delivery) and ``shoal.serving`` (runtimes) and

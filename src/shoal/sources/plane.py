@@ -17,6 +17,7 @@ from shoal.serving.plane import ServingPlane
 from shoal.sources.apiserver import ApiServerAdapters, ApiServerSourceReconciler
 from shoal.sources.base import Sender
 from shoal.sources.ping import PingScheduler, PingSourceReconciler
+from shoal.sources.sinkbinding import SinkBindingReconciler
 
 
 class SourcesPlane:
@@ -36,6 +37,8 @@ class SourcesPlane:
         manager.add(PingSourceReconciler(self.scheduler, resolver, tracker))
         tracker, resolver = tracked_resolver(self.client, catalog, manager.clock)
         manager.add(ApiServerSourceReconciler(self.apiserver, resolver, tracker))
+        tracker, resolver = tracked_resolver(self.client, catalog, manager.clock)
+        manager.add(SinkBindingReconciler(self.client, manager.informers, resolver, tracker))
 
     async def stop(self) -> None:
         await self.scheduler.close()

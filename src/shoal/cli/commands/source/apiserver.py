@@ -12,7 +12,7 @@ import argparse
 
 from shoal.api.catalog import default_catalog
 from shoal.api.sources.apiserver import MODES
-from shoal.cli.commands.source.verbs import SourceKind, register_kind
+from shoal.cli.commands.source.verbs import SourceKind, parse_selector, register_kind
 from shoal.cli.context import Subcommands
 from shoal.cli.errors import CliError
 from shoal.cli.serviceflags import bad
@@ -40,13 +40,7 @@ def parse_resource(text: str) -> Obj:
         raise bad("--resource", text, "expected KIND:APIVERSION[:SELECTOR], e.g. Event:v1")
     resource: Obj = {"apiVersion": api_version, "kind": kind}
     if selector:
-        labels: dict[str, str] = {}
-        for pair in selector.split(","):
-            key, sep, value = pair.partition("=")
-            if not sep or not key:
-                raise bad("--resource", text, "the selector is KEY=VALUE pairs joined by ','")
-            labels[key] = value
-        resource["selector"] = {"matchLabels": labels}
+        resource["selector"] = parse_selector(selector, "--resource", text)
     return resource
 
 

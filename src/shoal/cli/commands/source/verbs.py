@@ -27,7 +27,7 @@ from shoal.cli.context import Subcommands, add_namespace_options, api_command, n
 from shoal.cli.describer import age_of, conditions, event_lines, fields, header
 from shoal.cli.errors import CliError
 from shoal.cli.printers import as_list, typed
-from shoal.cli.serviceflags import parse_pairs
+from shoal.cli.serviceflags import bad, parse_pairs
 from shoal.cli.sinks import parse_sink, sink_text
 from shoal.client.base import Obj
 from shoal.client.rest import RestClient
@@ -92,6 +92,17 @@ def _add_sink_options(parser: argparse.ArgumentParser, *, updating: bool) -> Non
         metavar="KEY=VALUE",
         help="a CloudEvents extension set on every event (repeatable"
         + ("; KEY- removes one)" if updating else ")"))
+
+
+def parse_selector(selector: str, flag: str, text: str) -> Obj:
+    """``key=value[,key=value]`` as a label selector's ``matchLabels``."""
+    labels: dict[str, str] = {}
+    for pair in selector.split(","):
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise bad(flag, text, "the selector is KEY=VALUE pairs joined by ','")
+        labels[key] = value
+    return {"matchLabels": labels}
 
 
 def edit_common(args: argparse.Namespace, spec: Obj, ns: str) -> None:
