@@ -160,3 +160,33 @@ async def test_sink_binding_rolls_a_revision_that_sees_k_sink(rig: Rig, tmp_path
     assert "K_SINK" not in await env_of(rig, svc["status"]["url"])
     async with rig.http.get(f"{rig.shoal.url}{SOURCES}/sinkbindings/bind") as resp:
         assert resp.status == 404
+
+
+GENERATOR = """\
+import os, urllib.request, uuid
+request = urllib.request.Request(os.environ["K_SINK"], data=os.environ["K_CE_OVERRIDES"].encode(),
+    headers={"ce-specversion": "1.0", "ce-id": str(uuid.uuid4()), "ce-type": "dev.example.gen",
+             "ce-source": "/generator", "content-type": "application/json"})
+urllib.request.urlopen(request, timeout=10).close()
+raise SystemExit(1)
+"""
+
+
+async def test_container_source_restarts_a_crashing_generator(rig: Rig) -> None:
+    broker_url = await rig.broker_to_sink()
+    await rig.ok("source", "container", "create", "gen", "--cmd", sys.executable,
+                 "--arg=-c", f"--arg={GENERATOR}", "--sink", "broker:default",
+                 "--ce-override", "team=blue")
+    events = await rig.sink.wait_for(2, timeout=30)
+    assert [e.type for e in events[:2]] == ["dev.example.gen", "dev.example.gen"]
+    assert events[0].id != events[1].id
+    assert json.loads(events[0].data or b"") == {"extensions": {"team": "blue"}}
+    src = await rig.get(f"{SOURCES}/containersources/gen")
+    assert src["status"]["sinkUri"] == broker_url
+    assert conditions(src)["SinkBindingReady"] == "True"
+
+    out = await rig.ok("source", "list")
+    assert "gen" in out and "ContainerSource" in out
+    await rig.ok("source", "container", "delete", "gen")
+    async with rig.http.get(f"{rig.shoal.url}{SOURCES}/containersources/gen") as resp:
+        assert resp.status == 404

@@ -161,3 +161,26 @@ async def test_binding_subject_by_name_or_selector(cli: Shoal, api_server: Any) 
     assert code == 1 and "--subject" in err
     code, _, err = await cli("source", "binding", "create", "bad", "--sink", "broker:default")
     assert code == 1 and "--subject" in err
+
+
+async def test_container_command_image_env(cli: Shoal, api_server: Any) -> None:
+    containers = default_catalog().require("containersources")
+    code, out, _ = await cli("source", "container", "create", "gen", "--cmd", "python3",
+                             "--arg=-m", "--arg", "gen", "-e", "A=1", "--env", "B=2",
+                             "--sink", "broker:default")
+    assert (code, out) == (0, "Container source 'gen' created in namespace 'default'.\n")
+    spec = await spec_of(api_server, containers, "gen")
+    assert spec["template"]["spec"]["containers"] == [{
+        "name": "gen-0", "command": ["python3"], "args": ["-m", "gen"],
+        "env": [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}]}]
+    code, _, _ = await cli("source", "container", "update", "gen", "--env", "A-",
+                           "--image", "example.com/gen:2")
+    assert code == 0
+    (container,) = (await spec_of(api_server, containers, "gen"))["template"]["spec"][
+        "containers"]
+    assert (container["image"], container["env"]) == (
+        "example.com/gen:2", [{"name": "B", "value": "2"}])
+    code, out, _ = await cli("source", "container", "list")
+    assert "example.com/gen:2" in out
+    code, _, err = await cli("source", "container", "create", "bare", "--sink", "broker:default")
+    assert code == 1 and "--image" in err

@@ -100,7 +100,7 @@ class ContainerRuntime:
             Prober(self._ports.host, port, self._run_exec(instance_id)),
             on_cleanup=lambda: self._ports.release(port))
         supervisor = Supervisor(
-            instance, driver, readiness=readiness_probe(spec.container),
+            instance, driver, readiness=readiness_probe(spec.container, spec.serves),
             liveness=liveness_probe(spec.container), clock=self._clock,
             on_change=self._table.changed, backoff=self._backoff(),
             restart_grace=self._restart_grace)

@@ -7,6 +7,7 @@ Each module holds one kind's adapter (what runs between reconciles) and its reco
     ping         PingScheduler (cron on the injected clock) and the PingSource reconciler
     apiserver    ApiServerAdapter (informers on Shoal's own API) and its reconciler
     sinkbinding  the SinkBinding reconciler: K_SINK in its subjects' containers
+    container    the ContainerSource reconciler: one instance in a serving runtime
     plane        SourcesPlane: the adapters and reconcilers ``shoal up`` runs
 
 This layer sits above ``shoal.eventing`` (delivery) and ``shoal.serving`` (runtimes) and

@@ -14,14 +14,14 @@ import argparse
 from shoal.api.catalog import default_catalog
 from shoal.api.types import ResourceType
 from shoal.cli.commands.broker import print_document, table_lines
-from shoal.cli.commands.source import apiserver, binding, ping
+from shoal.cli.commands.source import apiserver, binding, container, ping
 from shoal.cli.commands.source.verbs import sink_cell
 from shoal.cli.context import Subcommands, add_namespace_options, api_command, namespace
 from shoal.cli.printers import as_list, typed
 from shoal.client.base import Obj
 from shoal.client.rest import RestClient
 
-KINDS = (ping, apiserver, binding)
+KINDS = (ping, apiserver, container, binding)
 SOURCES_GROUP = "sources.knative.dev"
 
 
