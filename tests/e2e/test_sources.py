@@ -23,6 +23,15 @@ def source(kind: str, name: str, spec: dict[str, Any]) -> dict[str, Any]:
             "spec": {"sink": BROKER_SINK, **spec}}
 
 
+async def change_and_delete(rig: Rig, path: str) -> None:
+    """Set ``data.a`` to 2, then delete the object."""
+    async with rig.http.patch(f"{rig.shoal.url}{path}", json={"data": {"a": "2"}},
+                              headers={"Content-Type": "application/merge-patch+json"}) as resp:
+        assert resp.status == 200
+    async with rig.http.delete(f"{rig.shoal.url}{path}") as resp:
+        assert resp.status == 200
+
+
 async def test_ping_source_sends_on_a_seconds_schedule(rig: Rig) -> None:
     broker_url = await rig.broker_to_sink()
     await rig.ok("source", "ping", "create", "beat", "--schedule", "* * * * * *",
@@ -61,12 +70,7 @@ async def test_apiserver_source_reference_mode_sees_add_update_delete(rig: Rig) 
     cm = {"apiVersion": "v1", "kind": "ConfigMap",
           "metadata": {"name": "settings", "labels": {"watched": "yes"}}, "data": {"a": "1"}}
     await rig.post(CONFIGMAPS, cm)
-    async with rig.http.patch(f"{rig.shoal.url}{CONFIGMAPS}/settings",
-                              json={"data": {"a": "2"}},
-                              headers={"Content-Type": "application/merge-patch+json"}) as resp:
-        assert resp.status == 200
-    async with rig.http.delete(f"{rig.shoal.url}{CONFIGMAPS}/settings") as resp:
-        assert resp.status == 200
+    await change_and_delete(rig, f"{CONFIGMAPS}/settings")
 
     events = await rig.sink.wait_for(3)
     assert [e.type for e in events] == ["dev.knative.apiserver.ref.add",
@@ -92,17 +96,18 @@ async def test_apiserver_source_resource_mode_sends_the_object(rig: Rig) -> None
     await rig.ready(f"{SOURCES}/apiserversources/objects")
     await rig.post(CONFIGMAPS, {"apiVersion": "v1", "kind": "ConfigMap",
                                 "metadata": {"name": "after"}, "data": {"a": "1"}})
-    async with rig.http.delete(f"{rig.shoal.url}{CONFIGMAPS}/after") as resp:
-        assert resp.status == 200
+    await change_and_delete(rig, f"{CONFIGMAPS}/after")
 
-    events = await rig.sink.wait_for(2)
+    events = await rig.sink.wait_for(3)
     # "before" existed when the source started: as in Knative, the first list is not sent.
     assert [(e.type, e.attributes["name"]) for e in events] == [
         ("dev.knative.apiserver.resource.add", "after"),
+        ("dev.knative.apiserver.resource.update", "after"),
         ("dev.knative.apiserver.resource.delete", "after")]
-    body = json.loads(events[0].data or b"")
-    assert (body["kind"], body["metadata"]["name"], body["data"]) == (
-        "ConfigMap", "after", {"a": "1"})
+    bodies = [json.loads(e.data or b"") for e in events]
+    assert [(b["kind"], b["metadata"]["name"], b["data"]) for b in bodies] == [
+        ("ConfigMap", "after", {"a": "1"}), ("ConfigMap", "after", {"a": "2"}),
+        ("ConfigMap", "after", {"a": "2"})]
 
 
 ENV_APP = """\
