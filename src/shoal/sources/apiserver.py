@@ -1,8 +1,10 @@
 """ApiServerSource: changes to objects of Shoal's own API, sent as CloudEvents.
 
 An ``ApiServerAdapter`` runs per source, in-process: an ``Informer`` (list, then watch;
-relist on 410) per listed resource in the source's namespace, narrowed by the resource's
-label selector and the ``owner`` filter. As Knative's adapter, which hands the reflector a
+relist on 410) per listed resource in the source's namespace (or, with a
+``namespaceSelector``, in the namespaces whose labels match it, followed as namespaces
+come, go and change labels), narrowed by the resource's label selector and the ``owner``
+filter. As Knative's adapter, which hands the reflector a
 store whose ``Replace`` does nothing, the objects found by the first list are not sent:
 events start with the changes after it. Each add, update and delete becomes an event
 (``make_event``), sent in order by one task per source with the adapter retries:
@@ -34,10 +36,12 @@ from shoal.api.sources.apiserver import REFERENCE_MODE, ApiServerSource, ApiServ
 from shoal.api.sources.base import CloudEventAttributes
 from shoal.api.types import ResourceType
 from shoal.client.base import Client
+from shoal.controllers.cache import make_key
 from shoal.controllers.clock import Clock
 from shoal.controllers.conditions import ConditionSet
+from shoal.controllers.factory import InformerFactory
 from shoal.controllers.informer import Informer, InformerEvent
-from shoal.controllers.reconciler import ModelReconciler, ReconcileResult
+from shoal.controllers.reconciler import ModelReconciler, ReconcileResult, Watch
 from shoal.controllers.resolver import DestinationResolver
 from shoal.controllers.tracker import Tracker
 from shoal.eventing.event import CloudEvent
@@ -45,6 +49,9 @@ from shoal.sources.base import SINK_PROVIDED, new_event, resolve_sink, sink_watc
 from shoal.sources.selectors import selector_string
 
 log = logging.getLogger("shoal.sources.apiserver")
+
+APISERVERSOURCES = default_catalog().require("apiserversources")
+NAMESPACES = default_catalog().require("namespaces")
 
 DEPLOYED = "Deployed"
 SUFFICIENT_PERMISSIONS = "SufficientPermissions"
@@ -92,7 +99,8 @@ class Watched:
 
 @dataclass(frozen=True)
 class ApiServerPlan:
-    """What one ApiServerSource watches and where its events go."""
+    """What one ApiServerSource watches and where its events go. ``namespaces`` None means
+    the source's own ``namespace``; else the namespaces its ``namespaceSelector`` picked."""
 
     namespace: str
     resources: tuple[Watched, ...]
@@ -100,6 +108,7 @@ class ApiServerPlan:
     mode: str
     sink: str
     overrides: tuple[tuple[str, str], ...]
+    namespaces: frozenset[str] | None = None
 
 
 def _owned_by(obj: dict[str, Any], owner: tuple[str, str]) -> bool:
@@ -117,7 +126,8 @@ class ApiServerAdapter:
         self.source = source
         self.clock = clock
         self.send = send
-        self.informers = [Informer(client, w.rt, plan.namespace, w.label_selector,
+        where = plan.namespace if plan.namespaces is None else None  # None: every namespace
+        self.informers = [Informer(client, w.rt, where, w.label_selector,
                                    resync_period=None, clock=clock) for w in plan.resources]
         self._queue: asyncio.Queue[CloudEvent] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
@@ -150,12 +160,21 @@ class ApiServerAdapter:
     def _on_change(self, rt: ResourceType, verb: str, obj: dict[str, Any]) -> None:
         if self.plan.owner is not None and not _owned_by(obj, self.plan.owner):
             return
+        namespace = (obj.get("metadata") or {}).get("namespace")
+        if self.plan.namespaces is not None and namespace not in self.plan.namespaces:
+            return
         if self._queue.qsize() >= QUEUE_LIMIT:
             dropped = self._queue.get_nowait()
             log.warning("ApiServerSource %s: sink too slow, dropped event %s", self.key,
                         dropped.id)
         self._queue.put_nowait(make_event(obj, rt, verb, self.plan.mode, self.source,
                                           self.clock, dict(self.plan.overrides)))
+
+    async def synced(self) -> None:
+        """Return once every first list is in: changes from now on are sent."""
+        for informer in self.informers:
+            await informer.wait_synced()
+        await asyncio.sleep(0)  # the priming tasks woke first; let them finish
 
     async def _sender(self) -> None:
         while True:
@@ -186,6 +205,9 @@ class ApiServerAdapters:
     def __contains__(self, key: str) -> bool:
         return key in self._adapters
 
+    def get(self, key: str) -> ApiServerAdapter | None:
+        return self._adapters.get(key)
+
     async def set(self, key: str, plan: ApiServerPlan) -> None:
         current = self._adapters.get(key)
         if current is not None and current.plan == plan:
@@ -207,14 +229,28 @@ class ApiServerAdapters:
 
 
 class ApiServerSourceReconciler(ModelReconciler[ApiServerSource]):
-    rt = default_catalog().require("apiserversources")
+    rt = APISERVERSOURCES
 
-    def __init__(self, adapters: ApiServerAdapters, resolver: DestinationResolver,
-                 tracker: Tracker) -> None:
+    def __init__(self, adapters: ApiServerAdapters, informers: InformerFactory,
+                 resolver: DestinationResolver, tracker: Tracker) -> None:
         self.adapters = adapters
+        self.sources = informers.informer(APISERVERSOURCES)
         self.resolver = resolver
         self.tracker = tracker
-        self.watches = sink_watches(tracker)
+        self.watches = (*sink_watches(tracker), Watch(NAMESPACES, self._selecting))
+
+    def _selecting(self, namespace: dict[str, Any]) -> list[str]:
+        """A namespace changed: the sources with a namespace selector look again."""
+        return [make_key(s["metadata"].get("namespace", ""), s["metadata"]["name"])
+                for s in self.sources.list() if (s.get("spec") or {}).get("namespaceSelector")
+                is not None]
+
+    async def _namespaces(self, obj: ApiServerSource) -> frozenset[str] | None:
+        if obj.spec.namespace_selector is None:
+            return None
+        found = await self.adapters.client.list(
+            NAMESPACES, label_selector=selector_string(obj.spec.namespace_selector))
+        return frozenset(str(n["metadata"]["name"]) for n in found.items)
 
     async def reconcile(self, obj: ApiServerSource) -> ReconcileResult | None:
         key = f"{obj.namespace}/{obj.name}"
@@ -226,7 +262,8 @@ class ApiServerSourceReconciler(ModelReconciler[ApiServerSource]):
         status.ce_attributes = [CloudEventAttributes(type=event_type(mode, verb),
                                                      source=self.adapters.source)
                                 for verb in ("add", "delete", "update")]
-        status.namespaces = [obj.namespace]
+        namespaces = await self._namespaces(obj)
+        status.namespaces = sorted(namespaces) if namespaces is not None else [obj.namespace]
         watched: list[Watched] = []
         catalog = default_catalog()
         for i, res in enumerate(spec.resources or []):
@@ -248,7 +285,7 @@ class ApiServerSourceReconciler(ModelReconciler[ApiServerSource]):
         await self.adapters.set(key, ApiServerPlan(
             namespace=obj.namespace, resources=tuple(watched),
             owner=(owner.api_version or "", owner.kind or "") if owner else None, mode=mode,
-            sink=sink, overrides=tuple(sorted((overrides or {}).items()))))
+            sink=sink, overrides=tuple(sorted((overrides or {}).items())), namespaces=namespaces))
         conditions.mark_true(DEPLOYED)
         return None
 

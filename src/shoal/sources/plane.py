@@ -43,7 +43,8 @@ class SourcesPlane:
         tracker, resolver = tracked_resolver(self.client, catalog, manager.clock)
         manager.add(PingSourceReconciler(self.scheduler, resolver, tracker))
         tracker, resolver = tracked_resolver(self.client, catalog, manager.clock)
-        manager.add(ApiServerSourceReconciler(self.apiserver, resolver, tracker))
+        manager.add(ApiServerSourceReconciler(self.apiserver, manager.informers, resolver,
+                                              tracker))
         tracker, resolver = tracked_resolver(self.client, catalog, manager.clock)
         manager.add(SinkBindingReconciler(self.client, manager.informers, resolver, tracker))
         if self.serving is not None:

@@ -10,6 +10,7 @@ from typing import Any
 from tests.unit.controllers.fakeclient import FakeClient
 
 from shoal.api.catalog import default_catalog
+from shoal.api.sources.apiserver import ApiServerSource
 from shoal.api.sources.container import ContainerSource
 from shoal.api.sources.ping import PingSource
 from shoal.api.sources.sinkbinding import SinkBinding
@@ -19,7 +20,13 @@ from shoal.controllers.resolver import tracked_resolver
 from shoal.eventing.event import CloudEvent
 from shoal.runtime.base import PROCESS
 from shoal.runtime.fake import FakeRuntime
-from shoal.sources.apiserver import ApiServerAdapter, ApiServerPlan, Watched
+from shoal.sources.apiserver import (
+    ApiServerAdapter,
+    ApiServerAdapters,
+    ApiServerPlan,
+    ApiServerSourceReconciler,
+    Watched,
+)
 from shoal.sources.container import ContainerSourceReconciler, instance_key
 from shoal.sources.ping import PingScheduler, PingSourceReconciler
 from shoal.sources.sinkbinding import SinkBindingReconciler
@@ -192,8 +199,7 @@ async def test_apiserver_adapter_skips_the_first_list_and_filters_by_owner() -> 
     adapter = ApiServerAdapter("default/w", plan, client, "http://api", clock, send)
     adapter.start()
     try:
-        await asyncio.wait_for(adapter.informers[0].wait_synced(), 5)
-        await asyncio.sleep(0)
+        await asyncio.wait_for(adapter.synced(), 5)
         await client.create(configmaps, configmap("stray", "Route"))
         await client.create(configmaps, configmap("owned", "Configuration"))
         await client.delete(configmaps, "owned", "default")
@@ -205,3 +211,38 @@ async def test_apiserver_adapter_skips_the_first_list_and_filters_by_owner() -> 
         await adapter.stop()
     assert [(e.type, e.attributes["name"]) for e in sent] == [
         ("dev.knative.apiserver.ref.add", "owned"), ("dev.knative.apiserver.ref.delete", "owned")]
+
+
+async def test_apiserver_source_with_a_namespace_selector_watches_the_matching_ones() -> None:
+    client, clock = FakeClient(), FakeClock()
+    namespaces, configmaps = CATALOG.require("namespaces"), CATALOG.require("configmaps")
+    for name, team in (("a", "blue"), ("b", "red")):
+        await client.create(namespaces, {"apiVersion": "v1", "kind": "Namespace",
+                                         "metadata": {"name": name, "labels": {"team": team}}})
+    sent: list[CloudEvent] = []
+
+    async def send(event: CloudEvent, sink: str) -> None:
+        sent.append(event)
+
+    adapters = ApiServerAdapters(client, "http://api", clock, send)
+    tracker, resolver = tracked_resolver(client, CATALOG, clock)
+    reconciler = ApiServerSourceReconciler(adapters, InformerFactory(client), resolver, tracker)
+    obj = source(ApiServerSource, {"sink": URI_SINK, "namespaceSelector": {
+        "matchLabels": {"team": "blue"}}, "resources": [{"apiVersion": "v1",
+                                                          "kind": "ConfigMap"}]})
+    await reconciler.reconcile(obj)
+    assert obj.status.namespaces == ["a"]
+    adapter = adapters.get("default/s")
+    assert adapter is not None
+    try:
+        await asyncio.wait_for(adapter.synced(), 5)
+        for namespace in ("b", "a"):
+            await client.create(configmaps, {**configmap("cm"), "metadata": {
+                "name": "cm", "namespace": namespace}})
+        for _ in range(200):
+            if sent:
+                break
+            await asyncio.sleep(0.01)
+    finally:
+        await adapters.close()
+    assert [e.attributes["namespace"] for e in sent] == ["a"]
