@@ -4,9 +4,10 @@ An ``ApiServerAdapter`` runs per source, in-process: an ``Informer`` (list, then
 relist on 410) per listed resource in the source's namespace (or, with a
 ``namespaceSelector``, in the namespaces whose labels match it, followed as namespaces
 come, go and change labels), narrowed by the resource's label selector and the ``owner``
-filter. As Knative's adapter, which hands the reflector a
-store whose ``Replace`` does nothing, the objects found by the first list are not sent:
-events start with the changes after it. Each add, update and delete becomes an event
+filter, and by ``spec.filters`` (Subscriptions API filters, as a Trigger's, when the
+``new-apiserversource-filters`` feature admits them). As Knative's adapter, which hands
+the reflector a store whose ``Replace`` does nothing, the objects found by the first list
+are not sent: events start with the changes after it. Each add, update and delete becomes an event
 (``make_event``), sent in order by one task per source with the adapter retries:
 
 - mode ``Reference``: type ``dev.knative.apiserver.ref.{add,update,delete}``, data
@@ -45,6 +46,7 @@ from shoal.controllers.reconciler import ModelReconciler, ReconcileResult, Watch
 from shoal.controllers.resolver import DestinationResolver
 from shoal.controllers.tracker import Tracker
 from shoal.eventing.event import CloudEvent
+from shoal.eventing.filters import compile_filters
 from shoal.sources.base import SINK_PROVIDED, new_event, resolve_sink, sink_watches
 from shoal.sources.selectors import selector_string
 
@@ -109,6 +111,7 @@ class ApiServerPlan:
     sink: str
     overrides: tuple[tuple[str, str], ...]
     namespaces: frozenset[str] | None = None
+    filters: str = "[]"  # spec.filters as JSON (Subscriptions API filters)
 
 
 def _owned_by(obj: dict[str, Any], owner: tuple[str, str]) -> bool:
@@ -129,6 +132,7 @@ class ApiServerAdapter:
         where = plan.namespace if plan.namespaces is None else None  # None: every namespace
         self.informers = [Informer(client, w.rt, where, w.label_selector,
                                    resync_period=None, clock=clock) for w in plan.resources]
+        self.matches = compile_filters(json.loads(plan.filters))
         self._queue: asyncio.Queue[CloudEvent] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -163,12 +167,15 @@ class ApiServerAdapter:
         namespace = (obj.get("metadata") or {}).get("namespace")
         if self.plan.namespaces is not None and namespace not in self.plan.namespaces:
             return
+        event = make_event(obj, rt, verb, self.plan.mode, self.source, self.clock,
+                           dict(self.plan.overrides))
+        if not self.matches(event):
+            return
         if self._queue.qsize() >= QUEUE_LIMIT:
             dropped = self._queue.get_nowait()
             log.warning("ApiServerSource %s: sink too slow, dropped event %s", self.key,
                         dropped.id)
-        self._queue.put_nowait(make_event(obj, rt, verb, self.plan.mode, self.source,
-                                          self.clock, dict(self.plan.overrides)))
+        self._queue.put_nowait(event)
 
     async def synced(self) -> None:
         """Return once every first list is in: changes from now on are sent."""
@@ -285,7 +292,8 @@ class ApiServerSourceReconciler(ModelReconciler[ApiServerSource]):
         await self.adapters.set(key, ApiServerPlan(
             namespace=obj.namespace, resources=tuple(watched),
             owner=(owner.api_version or "", owner.kind or "") if owner else None, mode=mode,
-            sink=sink, overrides=tuple(sorted((overrides or {}).items())), namespaces=namespaces))
+            sink=sink, overrides=tuple(sorted((overrides or {}).items())), namespaces=namespaces,
+            filters=json.dumps([f.dump() for f in spec.filters or []], sort_keys=True)))
         conditions.mark_true(DEPLOYED)
         return None
 

@@ -4,6 +4,7 @@ status, the children and what the adapters run."""
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -184,7 +185,7 @@ def configmap(name: str, owner_kind: str | None = None) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta}
 
 
-async def test_apiserver_adapter_skips_the_first_list_and_filters_by_owner() -> None:
+async def test_apiserver_adapter_skips_the_first_list_and_filters() -> None:
     client, clock = FakeClient(), FakeClock()
     configmaps = CATALOG.require("configmaps")
     await client.create(configmaps, configmap("existing", "Configuration"))
@@ -195,12 +196,14 @@ async def test_apiserver_adapter_skips_the_first_list_and_filters_by_owner() -> 
 
     plan = ApiServerPlan(namespace="default", resources=(Watched(configmaps, ""),),
                          owner=("serving.knative.dev/v1", "Configuration"), mode="Reference",
-                         sink="http://127.0.0.1:9/", overrides=())
+                         sink="http://127.0.0.1:9/", overrides=(),
+                         filters=json.dumps([{"not": {"exact": {"name": "skipped"}}}]))
     adapter = ApiServerAdapter("default/w", plan, client, "http://api", clock, send)
     adapter.start()
     try:
         await asyncio.wait_for(adapter.synced(), 5)
         await client.create(configmaps, configmap("stray", "Route"))
+        await client.create(configmaps, configmap("skipped", "Configuration"))
         await client.create(configmaps, configmap("owned", "Configuration"))
         await client.delete(configmaps, "owned", "default")
         for _ in range(200):
