@@ -60,7 +60,7 @@ def podman_works() -> str:
     return ""
 
 
-def rootfs_tar() -> bytes:
+def rootfs_tar(applets: tuple[str, ...] = tuple(APPLETS)) -> bytes:
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as tar:
         def add(name: str, *, data: bytes | None = None, mode: int = 0o755,
@@ -80,28 +80,36 @@ def rootfs_tar() -> bytes:
         for directory in ("bin", "tmp", "www", "www/cgi-bin"):
             add(directory, mode=0o1777 if directory == "tmp" else 0o755)
         add("bin/busybox", data=BUSYBOX.read_bytes())
-        for applet in APPLETS:
+        for applet in applets:
             add(f"bin/{applet}", link="busybox")
         add("www/index.html", data=b"hello from shoal\n", mode=0o644)
         add("www/cgi-bin/env", data=CGI.encode())
     return buffer.getvalue()
 
 
-@pytest.fixture(scope="module")
-def image() -> Iterator[str]:
+def busybox_image(repository: str, applets: tuple[str, ...] = tuple(APPLETS),
+                  change: tuple[str, ...] = ()) -> Iterator[str]:
+    """A busybox image imported as ``localhost/REPOSITORY:RANDOM``, removed afterwards;
+    skips the test, with the reason, when podman or a static busybox is missing."""
     reason = podman_works()
     if reason:
         pytest.skip(f"{reason} (scripts/setup --dev installs podman as root)")
     if not BUSYBOX.exists() or not is_static(BUSYBOX):
         pytest.skip("no static /bin/busybox (Debian's busybox-static) for the test image")
-    name = f"localhost/shoal-e2e-httpd:{secrets.token_hex(4)}"
-    subprocess.run(["podman", "import", "--change", f"CMD {json.dumps(CMD)}", "-", name],
-                   input=rootfs_tar(), capture_output=True, check=True, timeout=120)
+    name = f"localhost/{repository}:{secrets.token_hex(4)}"
+    changes = [arg for text in change for arg in ("--change", text)]
+    subprocess.run(["podman", "import", *changes, "-", name],
+                   input=rootfs_tar(applets), capture_output=True, check=True, timeout=120)
     try:
         yield name
     finally:
         subprocess.run(["podman", "rmi", "-f", name], capture_output=True, check=False,
                        timeout=120)
+
+
+@pytest.fixture(scope="module")
+def image() -> Iterator[str]:
+    yield from busybox_image("shoal-e2e-httpd", change=(f"CMD {json.dumps(CMD)}",))
 
 
 @pytest.fixture

@@ -3,8 +3,8 @@
 The wiring lives here and only here: open the store in the data directory, create the
 system namespaces and Knative's ConfigMaps on first start, serve the API, write
 ``server.json`` and a kubeconfig for clients, run the controllers, and on SIGINT/SIGTERM
-stop in a fixed order (controllers, the serving and eventing planes, the API server, the
-store).
+stop in a fixed order (controllers, the sources, the serving and eventing planes, the API
+server, the store).
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from shoal.controllers.reconciler import Reconciler
 from shoal.controllers.resolver import DestinationResolver, tracked_resolver
 from shoal.eventing.plane import EventingPlane
 from shoal.serving.plane import ServingPlane
+from shoal.sources import SourcesPlane
 from shoal.store import Store
 
 log = logging.getLogger("shoal")
@@ -192,6 +193,8 @@ async def _serve(args: argparse.Namespace, data_dir: Path) -> int:
         store.close()
         return 1
     serving.add_reconcilers(manager)
+    sources = SourcesPlane(client, server.url, serving)
+    sources.add_reconcilers(manager)
     await manager.start()
     print(f"Shoal is up. API server: {server.url}  (data: {data_dir})", flush=True)
     print(f"  services: http://<name>.<namespace>.{registry.config.domain}:{serving.port}/"
@@ -207,6 +210,7 @@ async def _serve(args: argparse.Namespace, data_dir: Path) -> int:
     finally:
         log.info("stopping")
         await manager.stop()
+        await sources.stop()
         await serving.stop()
         await plane.stop()
         await server.stop()

@@ -31,6 +31,7 @@ class InstanceSpec:
     container: dict[str, Any]  # the serving container as Knative JSON
     env: dict[str, str]  # extra env resolved by the caller (envFrom, valueFrom)
     port: int = 8080  # the container port (ports[0].containerPort)
+    serves: bool = True  # False: serves nothing on PORT (a source); ready once it runs
 
     @property
     def revision_name(self) -> str:

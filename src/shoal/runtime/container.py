@@ -4,7 +4,9 @@
 the serving port published on loopback (``-p 127.0.0.1:HOSTPORT:PORT``, the instance's
 address), the runtime contract's env, ``--entrypoint``/args for ``command``/``args``,
 ``--cpus``/``--memory`` from ``resources.limits`` and labels naming the instance, its
-revision and the state directory that owns it. A container that exits is started again
+revision and the state directory that owns it. A program that serves nothing (a source's,
+``InstanceSpec.serves`` False) publishes no port and runs on the host's network instead, so
+that loopback URLs such as ``K_SINK`` reach the host. A container that exits is started again
 (its log goes on); ``stop`` is ``stop -t GRACE`` then ``rm -f``. Images are never pulled
 when present: a missing one is pulled unless the pull policy is ``Never``, and failing that
 the instance is ``FAILED`` with ``ErrImagePull``/``ErrImageNeverPull``, as the kubelet says.
@@ -100,7 +102,7 @@ class ContainerRuntime:
             Prober(self._ports.host, port, self._run_exec(instance_id)),
             on_cleanup=lambda: self._ports.release(port))
         supervisor = Supervisor(
-            instance, driver, readiness=readiness_probe(spec.container),
+            instance, driver, readiness=readiness_probe(spec.container, spec.serves),
             liveness=liveness_probe(spec.container), clock=self._clock,
             on_change=self._table.changed, backoff=self._backoff(),
             restart_grace=self._restart_grace)
@@ -151,8 +153,11 @@ class ContainerRuntime:
         argv = ["--name", instance_id, "--pull", "never",
                 "--label", f"{LABEL_INSTANCE}={instance_id}",
                 "--label", f"{LABEL_REVISION}={spec.revision}",
-                "--label", f"{LABEL_OWNER}={self.owner}",
-                "-p", f"{self._ports.host}:{port}:{spec.port}"]
+                "--label", f"{LABEL_OWNER}={self.owner}"]
+        if spec.serves:
+            argv += ["-p", f"{self._ports.host}:{port}:{spec.port}"]
+        else:  # serves nothing: on the host's network, so loopback URLs (K_SINK) work
+            argv += ["--network", "host"]
         for name, value in env.items():
             argv += ["-e", f"{name}={value}"]
         if container.get("workingDir"):

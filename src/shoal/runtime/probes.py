@@ -5,7 +5,9 @@ defaults (a readiness probe that is not given is a TCP probe on the serving port
 Knative's). ``Prober`` runs one check against an instance: ``tcpSocket`` and ``httpGet``
 connect to the instance's loopback address (a probe always targets the serving port, as
 Knative's validation requires), ``exec`` goes through the runtime's own way of running a
-command in the instance. The supervisor decides when to probe and what a result means.
+command in the instance; ``RUNNING``, the readiness of a program that serves nothing (a
+source's adapter), passes while it runs. The supervisor decides when to probe and what a
+result means.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-ProbeKind = Literal["tcp", "http", "exec"]
+ProbeKind = Literal["tcp", "http", "exec", "running"]
 
 # Runs argv in the instance with a timeout; returns the exit code and the output.
 ExecFunc = Callable[[list[str], float], Awaitable[tuple[int, str]]]
@@ -40,6 +42,7 @@ class Probe:
 
 
 DEFAULT_READINESS = Probe("tcp")
+RUNNING = Probe("running")  # for a program that serves nothing: ready while it runs
 
 
 def parse_probe(obj: Mapping[str, Any] | None) -> Probe | None:
@@ -70,7 +73,10 @@ def parse_probe(obj: Mapping[str, Any] | None) -> Probe | None:
     return None
 
 
-def readiness_probe(container: Mapping[str, Any]) -> Probe:
+def readiness_probe(container: Mapping[str, Any], serves: bool = True) -> Probe:
+    """The container's readiness probe; ``RUNNING`` for a program that serves nothing."""
+    if not serves:
+        return RUNNING
     return parse_probe(container.get("readinessProbe")) or DEFAULT_READINESS
 
 
@@ -93,6 +99,8 @@ class Prober:
         self._run_exec = run_exec
 
     async def check(self, probe: Probe) -> ProbeResult:
+        if probe.kind == "running":
+            return ProbeResult(True)
         try:
             if probe.kind == "exec":
                 return await self._exec(probe)

@@ -87,7 +87,7 @@ class ProcessRuntime:
             Prober(self._ports.host, port, self._run_exec(env, spec.container)),
             on_launch=self._record, on_cleanup=lambda: self._forget(instance_id, port))
         supervisor = Supervisor(
-            instance, driver, readiness=readiness_probe(spec.container),
+            instance, driver, readiness=readiness_probe(spec.container, spec.serves),
             liveness=liveness_probe(spec.container), clock=self._clock,
             on_change=self._table.changed, backoff=self._backoff(),
             restart_grace=self._restart_grace)

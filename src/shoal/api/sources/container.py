@@ -3,8 +3,8 @@
 A ContainerSource runs the containers of its pod template and tells them where to send
 events through ``K_SINK`` (and ``K_CE_OVERRIDES``). The container model is deliberately
 loose: the fields Shoal reads are typed, anything else a pod spec may hold is kept as given.
-Defaulting names unnamed containers ``<source>-<index>``. Called by admission in the API
-server.
+Defaulting names unnamed containers ``<source>-<index>``. A container needs an ``image``, or
+(Shoal's process runtime) a ``command`` and no image. Called by admission in the API server.
 """
 
 from __future__ import annotations
@@ -107,5 +107,6 @@ class ContainerSource(KObject):
         for i, container in enumerate(containers or []):
             if not container.name:
                 pod_at.at("containers", i).required("name")
-            if not container.image:
-                pod_at.at("containers", i).required("image")
+            if not container.image and not container.command:
+                pod_at.at("containers", i).required(
+                    "image", "an image, or a command to run as a local process")

@@ -211,6 +211,7 @@ def test_unnamed_containers_are_named_after_the_source() -> None:
             ["spec.template.spec.containers[0].image"],
         ),
         ({"template": {"spec": {"containers": [{"image": "x"}]}}}, ["spec.sink"]),
+        ({"template": {"spec": {"containers": [{"command": ["gen"]}]}}}, ["spec.sink"]),
     ],
 )
 def test_invalid_container_sources(spec: dict[str, Any], fields: list[str]) -> None:
