@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
+import subprocess
 import sys
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -152,14 +154,31 @@ async def scale_to_zero_and_back(cluster: Cluster, url: str, revision: str) -> N
     assert replicas(back) == 1
 
 
+def describe(cluster: Cluster, name: str) -> str:
+    done = subprocess.run([sys.executable, "-m", "shoal", "--data-dir",
+                           str(cluster.shoal.data_dir), "service", "describe", name],
+                          capture_output=True, text=True, timeout=60, check=True)
+    return done.stdout
+
+
 async def test_scale_to_zero_and_cold_start_with_processes(cluster: Cluster) -> None:
     url = await cluster.create(ksvc("idle", cluster.process(), {}))
+    status, _ = await cluster.get(url)
+    assert status == 200
+    await cluster.wait_revision("idle-00001", lambda r: replicas(r) == 0)
+    text = await asyncio.to_thread(describe, cluster, "idle")
+    assert re.search(r"Replicas:\s+0/0", text), text
+    assert re.search(r"Active:\s+False \(NoTraffic\)", text), text
+    assert "Scaled from 1 to 0 instances after no traffic" in text, text
     await scale_to_zero_and_back(cluster, url, "idle-00001")
+    text = await asyncio.to_thread(describe, cluster, "idle")
+    assert re.search(r"Replicas:\s+1/1", text), text
+    assert "Scaled from 0 to 1 instances to answer a request" in text, text
     async with cluster.http.get(cluster.shoal.metrics_url) as resp:
         text = await resp.text()
     assert 'autoscaler_actual_pods{namespace_name="default",revision_name="idle-00001"} 1' in text
     assert ('revision_request_count{namespace_name="default",revision_name="idle-00001",'
-            'response_code="200",response_code_class="2xx"} 2') in text
+            'response_code="200",response_code_class="2xx"} 3') in text
 
 
 async def test_scale_to_zero_and_cold_start_with_podman(cluster: Cluster,

@@ -149,7 +149,8 @@ class ServingPlane:
                                     domain=lambda: self.config().domain,
                                     gateway_port=self.port, publish=self.publish))
         revisions = manager.add(RevisionReconciler(
-            self.client, self.runtimes, self.choose, self.config, scaler=self))
+            self.client, self.runtimes, self.choose, self.config, scaler=self,
+            recorder=manager.recorder))
         self.autoscaler.on_change = revisions.enqueue
         for runtime in self.runtimes.values():
             runtime.subscribe(lambda instance: revisions.enqueue(instance.revision))

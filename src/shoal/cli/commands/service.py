@@ -466,6 +466,7 @@ class RevisionView:
     follows_latest: bool = False
     latest_created: bool = False
     latest_ready: bool = False
+    scaled: Obj | None = None  # the latest ``Scaled`` Event of the revision
 
 
 def bullet(percent: int, ready: str) -> str:
@@ -500,9 +501,45 @@ def revision_lines(views: list[RevisionView], now: datetime, verbose: bool) -> l
         rows = []
         if ready.get("status") == "False":
             rows.append(("Error", str(ready.get("reason") or "")))
+        rows += scale_rows(view, now)
         rows += container_rows(view.revision, details=verbose)
         lines += attribute_lines(rows, indent=8)
     return lines
+
+
+def scale_rows(view: RevisionView, now: datetime) -> list[tuple[str, str]]:
+    """Instances ready of those wanted, whether traffic reaches it, the last scaling."""
+    status = view.revision.get("status") or {}
+    if status.get("desiredReplicas") is None:
+        return []
+    rows = [("Replicas", f"{status.get('actualReplicas') or 0}/{status['desiredReplicas']}")]
+    active = next((c for c in status.get("conditions") or [] if c.get("type") == "Active"),
+                  None)
+    if active is not None and active.get("status") != "True":
+        rows.append(("Active", f"{active.get('status')} ({active.get('reason') or ''})"))
+    if view.scaled is not None:
+        when = view.scaled.get("lastTimestamp") or view.scaled.get("eventTime")
+        rows.append(("Scaled", f"{view.scaled.get('message')} ({age_of(when, now)} ago)"))
+    return rows
+
+
+async def last_scaled(client: RestClient, views: list[RevisionView], ns: str) -> None:
+    """Attach each revision's latest ``Scaled`` Event (what the autoscaler last did)."""
+    events_type = default_catalog().by_kind("v1", "Event")
+    if events_type is None or not views:
+        return
+    try:
+        events = (await client.list(events_type, ns)).items
+    except ApiError:
+        return
+    by_uid = {v.revision["metadata"].get("uid"): v for v in views}
+    for event in events:
+        view = by_uid.get((event.get("involvedObject") or {}).get("uid"))
+        if view is None or event.get("reason") != "Scaled":
+            continue
+        stamp = str(event.get("lastTimestamp") or event.get("eventTime") or "")
+        if view.scaled is None or stamp >= str(view.scaled.get("lastTimestamp") or ""):
+            view.scaled = event
 
 
 def describe_text(
@@ -583,5 +620,6 @@ async def run_describe(args: argparse.Namespace, client: RestClient) -> int:
         print_document(service, args.output)
         return 0
     views = await revision_views(client, service, every=args.verbose)
+    await last_scaled(client, views, str(service["metadata"].get("namespace") or ""))
     sys.stdout.write(describe_text(service, views, datetime.now(UTC), verbose=args.verbose))
     return 0

@@ -33,6 +33,7 @@ from shoal.api.serving import keys
 from shoal.api.serving.revision import Revision, RevisionStatus
 from shoal.client.base import Client
 from shoal.controllers.conditions import ConditionSet
+from shoal.controllers.events import EventRecorder
 from shoal.controllers.reconciler import ModelReconciler, ReconcileResult
 from shoal.runtime.base import Instance, InstanceSpec, InstanceState, Runtime
 
@@ -57,6 +58,8 @@ class ScaleDecision(Protocol):
     def reason(self) -> str: ...
     @property
     def message(self) -> str: ...
+    @property
+    def panicking(self) -> bool: ...
 
 
 class Scaler(Protocol):
@@ -98,6 +101,7 @@ class RevisionReconciler(ModelReconciler[Revision]):
     def __init__(self, client: Client, runtimes: dict[str, Runtime],
                  choose: Callable[[dict[str, Any]], str], config: Callable[[], Config], *,
                  endpoints: Endpoints | None = None, scaler: Scaler | None = None,
+                 recorder: EventRecorder | None = None,
                  clock: Callable[[], float] = time.time) -> None:
         self.client = client
         self.runtimes = runtimes
@@ -105,8 +109,10 @@ class RevisionReconciler(ModelReconciler[Revision]):
         self.config = config
         self.endpoints = scaler.set_endpoints if scaler is not None else endpoints
         self.scaler = scaler
+        self.recorder = recorder
         self.clock = clock
         self.draining: dict[str, asyncio.Task[None]] = {}  # instance id -> its drain
+        self.scales: dict[str, int] = {}  # revision -> the instances it was last to run
 
     def _instances(self, key: str) -> list[Instance]:
         return [i for runtime in self.runtimes.values() for i in runtime.list(key)]
@@ -176,6 +182,10 @@ class RevisionReconciler(ModelReconciler[Revision]):
                 progress_deadline=progress_deadline(annotations, config))
             desired = decision.scale
             status.desired_replicas = decision.desired if decision.desired >= 0 else desired
+            before = self.scales.get(key)
+            self.scales[key] = desired
+            if before is not None and before != desired and self.recorder is not None:
+                await self.recorder.normal(obj, "Scaled", _scaled(before, desired, decision))
         else:
             desired = initial_scale(annotations, config)
             status.desired_replicas = desired
@@ -250,6 +260,17 @@ class RevisionReconciler(ModelReconciler[Revision]):
             await self.runtimes[instance.runtime].stop(instance.id)
         if self.scaler is not None:
             self.scaler.forget(key)
+        self.scales.pop(key, None)
+
+
+def _scaled(before: int, after: int, decision: ScaleDecision) -> str:
+    """The message of a ``Scaled`` event: what changed and why, as far as it is known."""
+    why = " in panic mode" if decision.panicking else ""
+    if after == 0:
+        why = " after no traffic"
+    elif before == 0:
+        why = " to answer a request"
+    return f"Scaled from {before} to {after} instances{why}"
 
 
 def _mark_active(conditions: Any, decision: ScaleDecision) -> None:
