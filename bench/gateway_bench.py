@@ -40,7 +40,7 @@ from typing import cast
 import httptools
 import uvloop
 
-from shoal.serving.activator import Activator
+from shoal.serving.activator import Activator, Timeouts
 from shoal.serving.gateway import Gateway
 from shoal.serving.routing import Backend, Route, RoutingTable
 
@@ -86,12 +86,16 @@ async def serve_backend() -> None:
     server.close()
 
 
-async def serve_gateway(backend_port: int) -> None:
+async def serve_gateway(backend_port: int, in_path: bool = False,
+                        concurrency: int = 0) -> None:
     table = RoutingTable()
     table.update(Route("default", "bench", (HOST,), False,
                        (Backend("default/bench-00001", 100),), {}, None))
     activator = Activator(time.monotonic)
-    activator.backend("default/bench-00001").set_endpoints([f"127.0.0.1:{backend_port}"])
+    backend = activator.backend("default/bench-00001")
+    backend.configure(concurrency, Timeouts())
+    backend.set_endpoints([f"127.0.0.1:{backend_port}"])
+    backend.set_in_path(in_path)
     gateway = Gateway(table, "127.0.0.1", 0, activator=activator)
     await gateway.start()
     print(gateway.port, flush=True)
@@ -331,6 +335,10 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--no-nginx", action="store_true")
     parser.add_argument("--no-wrk", action="store_true", help="use the Python load generator")
+    parser.add_argument("--activator", action="store_true",
+                        help="compare the gateway with the activator in the path "
+                             "(target-burst-capacity -1) and out of it (0), at "
+                             "containerConcurrency 100, instead of against nginx")
     args = parser.parse_args()
     seconds = min(max(args.seconds, 1.0), 60.0)
     wrk = None if args.no_wrk else shutil.which("wrk")
@@ -343,6 +351,9 @@ def main() -> None:
         print("nginx is not installed (apt-get install nginx-light): skipping it")
 
     backend = Child("backend")
+    if args.activator:
+        activator_bench(backend, args.connections, seconds, wrk)
+        return
     gateway = Child("gateway", str(backend.port))
     nginx: Nginx | None = None
     with tempfile.TemporaryDirectory(prefix="gateway-bench-") as tmp:
@@ -364,11 +375,35 @@ def main() -> None:
             backend.stop()
 
 
+def activator_bench(backend: Child, connections: int, seconds: float,
+                    wrk: str | None) -> None:
+    out_of_path = Child("gateway", str(backend.port), "0", "100")
+    in_path = Child("gateway", str(backend.port), "1", "100")
+    try:
+        results = {"direct": measure(backend.port, connections, seconds, wrk),
+                   "tbc 0": measure(out_of_path.port, connections, seconds, wrk),
+                   "tbc -1": measure(in_path.port, connections, seconds, wrk)}
+        print(f"\n{'target':<10} {'req/s @' + str(connections):>12} {'p50 @1 (ms)':>12} "
+              f"{'p99 @1 (ms)':>12}")
+        for name, figures in results.items():
+            print(f"{name:<10} {figures.rps:>12,.0f} {figures.p50_ms:>12.3f} "
+                  f"{figures.p99_ms:>12.3f}  {figures.errors}")
+        base, held = results["tbc 0"], results["tbc -1"]
+        print(f"activator in the path vs out of it: throughput x{held.rps / base.rps:.2f}, "
+              f"p50 x{held.p50_ms / base.p50_ms:.2f}, p99 x{held.p99_ms / base.p99_ms:.2f}")
+    finally:
+        in_path.stop()
+        out_of_path.stop()
+        backend.stop()
+
+
 def child(role: str, args: list[str]) -> None:
     if role == "backend":
         uvloop.run(serve_backend())
     elif role == "gateway":
-        uvloop.run(serve_gateway(int(args[0])))
+        in_path = len(args) > 1 and args[1] == "1"
+        concurrency = int(args[2]) if len(args) > 2 else 0
+        uvloop.run(serve_gateway(int(args[0]), in_path, concurrency))
     elif role == "load":
         uvloop.run(generate_load(int(args[0]), int(args[1]), float(args[2]), args[3] == "1"))
 

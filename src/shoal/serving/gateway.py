@@ -55,6 +55,7 @@ from shoal.serving.upstream import Upstream, UpstreamPool
 log = logging.getLogger("shoal.serving.gateway")
 
 TIMEOUT_BODY = "request timeout\n"  # what Knative's queue-proxy answers with its 504
+SWEEP = 0.1  # seconds between checks of the requests' deadlines
 MAX_HEAD = 64 * 1024  # bytes of request line and headers
 MAX_PIPELINE = 16  # requests queued on one connection before reading pauses
 BUFFER_LIMIT = 256 * 1024  # request body held while no upstream connection is attached
@@ -107,7 +108,6 @@ class _Exchange:
     total = 0.0  # the timeouts of this request, 0 for none
     first_byte = 0.0
     idle = 0.0
-    timer: asyncio.TimerHandle | None = None
     task: asyncio.Task[None] | None = None
 
     def __init__(self, client: _ClientConnection, head: RequestHead, *, head_request: bool,
@@ -343,29 +343,19 @@ class _Exchange:
         self._finish(reuse=False)
 
     def arm(self, now: float) -> None:
-        """Set the timer for the earliest of the request's deadlines still ahead."""
-        deadlines = []
-        if self.total > 0:
-            deadlines.append(self.began + self.total)
-        if self.first_byte > 0 and not self.started:
-            deadlines.append(self.began + self.first_byte)
-        if self.idle > 0:
-            deadlines.append(self.last + self.idle)
-        if deadlines:
-            delay = max(0.0, min(deadlines) - now)
-            self.timer = self.client.gateway.loop.call_later(delay, self.timed_out)
+        """Have the gateway's sweep check this request's deadlines (one periodic timer for
+        every request is cheaper than a timer each)."""
+        if self.total > 0 or self.first_byte > 0 or self.idle > 0:
+            self.client.gateway.watch(self)
+
+    def expired(self, now: float) -> bool:
+        return ((self.total > 0 and now - self.began >= self.total)
+                or (self.first_byte > 0 and not self.started
+                    and now - self.began >= self.first_byte)
+                or (self.idle > 0 and now - self.last >= self.idle))
 
     def timed_out(self) -> None:
-        self.timer = None
         if self.done:
-            return
-        now = self.client.gateway.clock()
-        expired = ((self.total > 0 and now - self.began >= self.total)
-                   or (self.first_byte > 0 and not self.started
-                       and now - self.began >= self.first_byte)
-                   or (self.idle > 0 and now - self.last >= self.idle))
-        if not expired:
-            self.arm(now)
             return
         if self.started:
             self.client.abort()
@@ -374,9 +364,7 @@ class _Exchange:
 
     def _release(self, *, reuse: bool) -> None:
         self.done = True
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
+        self.client.gateway.timed.discard(self)
         backend, self.backend = self.backend, None
         if backend is not None:
             now = self.client.gateway.clock()
@@ -713,6 +701,8 @@ class Gateway:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._drained: asyncio.Event | None = None
+        self.timed: set[_Exchange] = set()  # requests with deadlines, checked by the sweep
+        self._sweeping: asyncio.TimerHandle | None = None
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -757,6 +747,10 @@ class Gateway:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self.pool.close()
+        if self._sweeping is not None:
+            self._sweeping.cancel()
+            self._sweeping = None
+        self.timed.clear()
         await server.wait_closed()
 
     # -- for the connections ----------------------------------------------------------
@@ -766,6 +760,21 @@ class Gateway:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
+
+    def watch(self, exchange: _Exchange) -> None:
+        self.timed.add(exchange)
+        if self._sweeping is None:
+            self._sweeping = self.loop.call_later(SWEEP, self._sweep)
+
+    def _sweep(self) -> None:
+        """Answer or cut the requests whose deadlines passed; again while any is left."""
+        self._sweeping = None
+        now = self.clock()
+        for exchange in [e for e in self.timed if e.expired(now)]:
+            self.timed.discard(exchange)
+            exchange.timed_out()
+        if self.timed:
+            self._sweeping = self.loop.call_later(SWEEP, self._sweep)
 
     def note_buffered(self, size: int) -> None:
         if size > self.stats.peak_buffered:
