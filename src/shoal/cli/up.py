@@ -37,6 +37,7 @@ from shoal.controllers.reconciler import Reconciler
 from shoal.controllers.resolver import DestinationResolver, tracked_resolver
 from shoal.eventing.plane import EventingPlane
 from shoal.serving.plane import ServingPlane
+from shoal.sources.nats import NatsSources
 from shoal.store import Store
 
 log = logging.getLogger("shoal")
@@ -171,6 +172,8 @@ async def _serve(args: argparse.Namespace, data_dir: Path) -> int:
         return 1
     for reconciler in reconcilers(client, manager, plane.url, plane.prepare):
         manager.add(reconciler)
+    nats_sources = NatsSources(client, manager.clock)
+    manager.add(nats_sources.reconciler)
     serving = ServingPlane(client, data_dir, lambda: registry.config,
                            host="127.0.0.1", port=args.gateway_port, image_pull=args.image_pull)
     try:
@@ -196,6 +199,7 @@ async def _serve(args: argparse.Namespace, data_dir: Path) -> int:
     finally:
         log.info("stopping")
         await manager.stop()
+        await nats_sources.stop()
         await serving.stop()
         await plane.stop()
         await server.stop()

@@ -89,8 +89,10 @@ class Consumer(Protocol):
     """What the dispatcher runs per Trigger; each broker class's storage has its own."""
 
     plan: TriggerPlan
-    ready: bool
-    """Reading: every event stored from now on reaches it."""
+
+    @property
+    def ready(self) -> bool:
+        """Reading: every event stored from now on reaches it."""
 
     def start(self) -> None: ...
 

@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -206,34 +207,135 @@ class JetStreamBackend:
         await self.nats.close()
 
 
+class PullLoop:
+    """Reads one durable pull consumer until stopped, through NATS outages and restarts.
+
+    ``ensure`` creates the consumer when it does not exist; ``handle`` gets each message and
+    says whether it is done (acknowledged) or should come back after ``retry_in`` seconds
+    (negatively acknowledged). Up to ``limit()`` messages are handled at once, one at a time
+    in order when the limit is 1. A message being handled is reported in progress every
+    ``PROGRESS_EVERY`` seconds; one cut short by ``stop`` is handed back at once.
+    """
+
+    def __init__(self, jetstream: Callable[[], Awaitable[JetStreamContext]], stream: str,
+                 durable: str, ensure: Callable[[JetStreamContext], Awaitable[None]],
+                 handle: Callable[[Msg], Awaitable[bool]], limit: Callable[[], int], *,
+                 name: str, batch: int = 256, retry_in: float = 1.0) -> None:
+        self.jetstream = jetstream
+        self.stream = stream
+        self.durable = durable
+        self.ensure = ensure
+        self.handle = handle
+        self.limit = limit
+        self.name = name
+        self.batch = batch
+        self.retry_in = retry_in
+        self.ready = False
+        self.error = ""
+        self._task: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._room = asyncio.Event()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=self.name)
+
+    async def stop(self) -> None:
+        await cancel_consumer(self._task, self._tasks)
+        self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                js = await self.jetstream()
+                await self.ensure(js)
+                sub = await js.pull_subscribe_bind(self.durable, self.stream)
+                self.ready, self.error = True, ""
+                try:
+                    await self._pull(sub)
+                finally:
+                    with contextlib.suppress(Exception):
+                        await sub.unsubscribe()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self.error = str(exc) or type(exc).__name__
+                log.debug("%s: %s", self.name, self.error)
+                await asyncio.sleep(0.5)
+
+    async def _pull(self, sub: JetStreamContext.PullSubscription) -> None:
+        while True:
+            limit = self.limit()
+            free = limit - len(self._tasks)
+            if free <= 0:
+                self._room.clear()
+                await self._room.wait()
+                continue
+            try:
+                msgs = await sub.fetch(min(free, self.batch), timeout=1.0)
+            except nats.errors.TimeoutError:
+                continue
+            for msg in msgs:
+                if limit == 1:
+                    await self._one(msg)
+                    continue
+                task = asyncio.create_task(self._one(msg))
+                self._tasks.add(task)
+                task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        self._room.set()
+
+    async def _one(self, msg: Msg) -> None:
+        progress = asyncio.create_task(self._keep_alive(msg))
+        try:
+            done = await self.handle(msg)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(msg.nak())  # stopping: someone else may take it now
+            raise
+        finally:
+            progress.cancel()
+        try:
+            await (msg.ack() if done else msg.nak(self.retry_in))
+        except nats.errors.Error as exc:  # redelivered after ACK_WAIT: at least once
+            log.debug("%s: ack failed: %s", self.name, exc)
+
+    @staticmethod
+    async def _keep_alive(msg: Msg) -> None:
+        while True:
+            await asyncio.sleep(PROGRESS_EVERY)
+            with contextlib.suppress(nats.errors.Error):
+                await msg.in_progress()
+
+
 class JetStreamConsumer:
     """A Trigger's durable pull consumer; see the module's doc for what is acknowledged."""
 
-    def __init__(self, plan: TriggerPlan, deliverer: Deliverer, publish: Publish, *,
-                 batch: int = 256) -> None:
+    def __init__(self, plan: TriggerPlan, deliverer: Deliverer, publish: Publish) -> None:
         if not isinstance(plan.target, JetStreamTarget):
             raise TypeError(f"a JetStreamConsumer reads a JetStream stream, not {plan.target!r}")
         self.target: JetStreamTarget = plan.target
         self.plan = plan
         self.deliverer = deliverer
         self.publish = publish
-        self.batch = batch
         self.durable = consumer_name(plan.uid)
-        self.ready = False
-        self._task: asyncio.Task[None] | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._room = asyncio.Event()
+        self._loop = PullLoop(self.target.backend.jetstream, self.target.stream, self.durable,
+                              self._ensure, self._handle, self._limit,
+                              name=f"trigger {plan.namespace}/{plan.name}")
 
     @property
+    def ready(self) -> bool:
+        return self._loop.ready
+
     def _limit(self) -> int:
         return 1 if self.plan.ordered else max(1, self.plan.max_in_flight)
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name=f"trigger {self.plan.name}")
+        self._loop.start()
 
     async def stop(self) -> None:
-        await cancel_consumer(self._task, self._tasks)
-        self._task = None
+        await self._loop.stop()
 
     async def forget(self) -> None:
         try:
@@ -252,72 +354,17 @@ class JetStreamConsumer:
             await js.add_consumer(self.target.stream, ConsumerConfig(
                 durable_name=self.durable, deliver_policy=DeliverPolicy.NEW,
                 ack_policy=AckPolicy.EXPLICIT, ack_wait=ACK_WAIT, max_deliver=-1,
-                max_ack_pending=self._limit,
+                max_ack_pending=self._limit(),
                 description=f"trigger {self.plan.namespace}/{self.plan.name}"))
 
-    async def _run(self) -> None:
-        while True:
-            try:
-                js = await self.target.backend.jetstream()
-                await self._ensure(js)
-                self.ready = True
-                sub = await js.pull_subscribe_bind(self.durable, self.target.stream)
-                try:
-                    await self._pull(sub)
-                finally:
-                    with contextlib.suppress(Exception):
-                        await sub.unsubscribe()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.debug("trigger %s/%s: %s", self.plan.namespace, self.plan.name, exc)
-                await asyncio.sleep(0.5)
-
-    async def _pull(self, sub: JetStreamContext.PullSubscription) -> None:
-        while True:
-            free = self._limit - len(self._tasks)
-            if free <= 0:
-                self._room.clear()
-                await self._room.wait()
-                continue
-            try:
-                msgs = await sub.fetch(min(free, self.batch), timeout=1.0)
-            except nats.errors.TimeoutError:
-                continue
-            for msg in msgs:
-                if self.plan.ordered:
-                    await self._handle(msg)
-                    continue
-                task = asyncio.create_task(self._handle(msg))
-                self._tasks.add(task)
-                task.add_done_callback(self._finished)
-
-    def _finished(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        self._room.set()
-
-    async def _handle(self, msg: Msg) -> None:
+    async def _handle(self, msg: Msg) -> bool:
+        """Every outcome of a delivery is final: retries were the Trigger's own."""
         plan = self.plan
-        progress = asyncio.create_task(self._keep_alive(msg))
         try:
-            event = CloudEvent.from_record(msg.data)
-            await deliver_to_trigger(plan, event, self.deliverer, self.publish)
+            await deliver_to_trigger(plan, CloudEvent.from_record(msg.data), self.deliverer,
+                                     self.publish)
         except asyncio.CancelledError:
-            with contextlib.suppress(Exception):
-                await asyncio.shield(msg.nak())  # stopping: someone else may take it now
             raise
         except Exception:
             log.exception("trigger %s/%s: event failed", plan.namespace, plan.name)
-        finally:
-            progress.cancel()
-        try:
-            await msg.ack()
-        except nats.errors.Error as exc:  # redelivered after ACK_WAIT: at least once
-            log.debug("trigger %s/%s: ack failed: %s", plan.namespace, plan.name, exc)
-
-    @staticmethod
-    async def _keep_alive(msg: Msg) -> None:
-        while True:
-            await asyncio.sleep(PROGRESS_EVERY)
-            with contextlib.suppress(nats.errors.Error):
-                await msg.in_progress()
+        return True
