@@ -102,6 +102,7 @@ class JetStreamTarget:
     backend: JetStreamBackend = field(compare=False, repr=False)
     namespace: str
     name: str
+    uid: str = field(default="", compare=False)
 
     @property
     def stream(self) -> str:
@@ -124,9 +125,12 @@ class JetStreamTarget:
         """Nothing to do: the stream lets go of what every consumer acknowledged."""
 
     async def drop(self) -> None:
+        """Delete the stream, unless a broker created again under this name owns it now."""
         js = await self.backend.jetstream()
         with contextlib.suppress(nats.js.errors.NotFoundError):
-            await js.delete_stream(self.stream)
+            info = await js.stream_info(self.stream)
+            if info.config.description == self.uid:
+                await js.delete_stream(self.stream)
 
 
 class JetStreamBackend:
@@ -152,8 +156,8 @@ class JetStreamBackend:
         except NatsUnavailable as exc:
             raise NotReady("NatsUnreachable", str(exc)) from exc
 
-    def target(self, namespace: str, name: str) -> JetStreamTarget:
-        return JetStreamTarget(self, namespace, name)
+    def target(self, namespace: str, name: str, uid: str) -> JetStreamTarget:
+        return JetStreamTarget(self, namespace, name, uid)
 
     async def prepare(self, broker: Obj) -> None:
         """Make the broker's stream exist; raises ``NotReady`` saying why it does not."""

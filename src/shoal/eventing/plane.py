@@ -109,7 +109,7 @@ class EventingPlane:
         if durable is None:
             return None
         if broker_class == NATS_BROKER_CLASS:
-            return self.jetstream.target(namespace, name)
+            return self.jetstream.target(namespace, name, meta["uid"])
         stream = f"broker/{namespace}/{name}/{meta['uid']}"
         return BrokerTarget(self.durable_log if durable else self.memory_log, stream)
 
