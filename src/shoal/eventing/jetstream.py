@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -38,6 +39,7 @@ from typing import Any
 
 import nats.errors
 import nats.js.errors
+from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import (
@@ -70,6 +72,7 @@ REPLICAS_KEY = "replicas"
 ACK_WAIT = 15.0  # seconds before JetStream redelivers an unfinished message
 PROGRESS_EVERY = 5.0  # a message being delivered is reported in progress this often
 PUBLISH_TIMEOUT = 5.0
+PULL_EXPIRES = 2.0  # seconds one pull request waits for messages
 CONFIGMAPS = default_catalog().require("configmaps")
 Obj = dict[str, Any]
 
@@ -150,11 +153,14 @@ class JetStreamBackend:
             return DEFAULT_NATS_URL
         return str((cm.get("data") or {}).get("url") or DEFAULT_NATS_URL).strip()
 
-    async def jetstream(self) -> JetStreamContext:
+    async def connection(self) -> NatsClient:
         try:
-            return (await self.nats.connection()).jetstream(timeout=PUBLISH_TIMEOUT)
+            return await self.nats.connection()
         except NatsUnavailable as exc:
             raise NotReady("NatsUnreachable", str(exc)) from exc
+
+    async def jetstream(self) -> JetStreamContext:
+        return (await self.connection()).jetstream(timeout=PUBLISH_TIMEOUT)
 
     def target(self, namespace: str, name: str, uid: str) -> JetStreamTarget:
         return JetStreamTarget(self, namespace, name, uid)
@@ -219,13 +225,18 @@ class PullLoop:
     (negatively acknowledged). Up to ``limit()`` messages are handled at once, one at a time
     in order when the limit is 1. A message being handled is reported in progress every
     ``PROGRESS_EVERY`` seconds; one cut short by ``stop`` is handed back at once.
+
+    It keeps one pull request open at a time (for as many messages as there is room for,
+    expiring after ``PULL_EXPIRES``) and hands each message on the moment it arrives: the
+    client library's ``fetch`` holds the first messages of a batch until the batch is full
+    or its timeout passes, which would add up to that timeout to every delivery.
     """
 
-    def __init__(self, jetstream: Callable[[], Awaitable[JetStreamContext]], stream: str,
+    def __init__(self, connect: Callable[[], Awaitable[NatsClient]], stream: str,
                  durable: str, ensure: Callable[[JetStreamContext], Awaitable[None]],
                  handle: Callable[[Msg], Awaitable[bool]], limit: Callable[[], int], *,
                  name: str, batch: int = 256, retry_in: float = 1.0) -> None:
-        self.jetstream = jetstream
+        self.connect = connect
         self.stream = stream
         self.durable = durable
         self.ensure = ensure
@@ -239,6 +250,7 @@ class PullLoop:
         self._task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._room = asyncio.Event()
+        self._arrived: asyncio.Queue[Msg] = asyncio.Queue()
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=self.name)
@@ -250,12 +262,14 @@ class PullLoop:
     async def _run(self) -> None:
         while True:
             try:
-                js = await self.jetstream()
-                await self.ensure(js)
-                sub = await js.pull_subscribe_bind(self.durable, self.stream)
+                nc = await self.connect()
+                await self.ensure(nc.jetstream(timeout=PUBLISH_TIMEOUT))
+                self._arrived = asyncio.Queue()
+                inbox = nc.new_inbox()
+                sub = await nc.subscribe(inbox, cb=self._arrive)
                 self.ready, self.error = True, ""
                 try:
-                    await self._pull(sub)
+                    await self._pull(nc, inbox)
                 finally:
                     with contextlib.suppress(Exception):
                         await sub.unsubscribe()
@@ -266,7 +280,11 @@ class PullLoop:
                 log.debug("%s: %s", self.name, self.error)
                 await asyncio.sleep(0.5)
 
-    async def _pull(self, sub: JetStreamContext.PullSubscription) -> None:
+    async def _arrive(self, msg: Msg) -> None:
+        self._arrived.put_nowait(msg)
+
+    async def _pull(self, nc: NatsClient, inbox: str) -> None:
+        subject = f"$JS.API.CONSUMER.MSG.NEXT.{self.stream}.{self.durable}"
         while True:
             limit = self.limit()
             free = limit - len(self._tasks)
@@ -274,11 +292,16 @@ class PullLoop:
                 self._room.clear()
                 await self._room.wait()
                 continue
-            try:
-                msgs = await sub.fetch(min(free, self.batch), timeout=1.0)
-            except nats.errors.TimeoutError:
-                continue
-            for msg in msgs:
+            batch = min(free, self.batch)
+            request = {"batch": batch, "expires": int(PULL_EXPIRES * 1e9)}
+            await nc.publish(subject, json.dumps(request).encode(), reply=inbox)
+            for _ in range(batch):
+                try:  # a request lost with the connection is never answered: ask again
+                    msg = await asyncio.wait_for(self._arrived.get(), PULL_EXPIRES + 1.0)
+                except TimeoutError:
+                    break
+                if msg.headers and msg.headers.get("Status"):
+                    break  # this request is over: no messages, expired, or refused
                 if limit == 1:
                     await self._one(msg)
                     continue
@@ -324,7 +347,7 @@ class JetStreamConsumer:
         self.deliverer = deliverer
         self.publish = publish
         self.durable = consumer_name(plan.uid)
-        self._loop = PullLoop(self.target.backend.jetstream, self.target.stream, self.durable,
+        self._loop = PullLoop(self.target.backend.connection, self.target.stream, self.durable,
                               self._ensure, self._handle, self._limit,
                               name=f"trigger {plan.namespace}/{plan.name}")
 

@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 import nats.errors
 import nats.js.errors
 from multidict import CIMultiDict
+from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext
@@ -170,7 +171,7 @@ class NatsAdapter:
 
     def start(self) -> None:
         if self.config.stream:
-            self._pull = PullLoop(self._jetstream, self.config.stream, self.config.consumer,
+            self._pull = PullLoop(self._connect, self.config.stream, self.config.consumer,
                                   self._ensure, self._handle_jetstream, lambda: MAX_IN_FLIGHT,
                                   name=f"natssource {self.config.namespace}/"
                                   f"{self.config.name}", retry_in=REDELIVER_AFTER)
@@ -230,8 +231,8 @@ class NatsAdapter:
 
     # -- JetStream -------------------------------------------------------------------------
 
-    async def _jetstream(self) -> JetStreamContext:
-        return (await self.nats.connection(wait=5.0)).jetstream()
+    async def _connect(self) -> NatsClient:
+        return await self.nats.connection(wait=5.0)
 
     async def _ensure(self, js: JetStreamContext) -> None:
         try:
