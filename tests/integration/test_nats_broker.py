@@ -17,6 +17,7 @@ import pytest
 from tests.integration.eventing_harness import BROKERS, TRIGGERS, EventingHarness, Sink, event
 from tests.natsserver import NatsServer, free_port
 
+from shoal.api.catalog import default_catalog
 from shoal.eventing.jetstream import consumer_name, stream_name
 
 NATS = "NatsJetStreamBroker"
@@ -123,7 +124,8 @@ async def test_broker_waits_for_nats_then_owns_its_stream(
         server.kill()
 
 
-async def test_bad_replicas_config_is_a_clear_reason(api_server: Any, tmp_path: Path) -> None:
+async def test_replicas_come_from_the_config_map_with_clear_reasons(
+        api_server: Any, tmp_path: Path) -> None:
     server = NatsServer(tmp_path / "nats").start()
     eventing = await harness_for(api_server, tmp_path, server.url)
     try:
@@ -137,16 +139,23 @@ async def test_bad_replicas_config_is_a_clear_reason(api_server: Any, tmp_path: 
             "spec": {"config": {"apiVersion": "v1", "kind": "ConfigMap",
                                 "name": "nats-broker"}}})
 
-        async def refused() -> dict[str, Any] | None:
+        async def refused(reason: str) -> dict[str, Any] | None:
             broker = await eventing.client.get(BROKERS, "b", "default")
             conds = (broker.get("status") or {}).get("conditions") or []
             found = [c for c in conds if c["type"] == "TriggerChannelReady"
-                     and c["status"] == "False"]
+                     and c["status"] == "False" and c["reason"] == reason]
             return found[0] if found else None
 
-        cond = await eventually(refused, "the broker refuses its config")
-        assert cond["reason"] == "InvalidConfig"
+        cond = await eventually(lambda: refused("InvalidConfig"), "the config is refused")
         assert "replicas must be a positive integer" in cond["message"]
+        configmaps = default_catalog().require("configmaps")
+        await eventing.client.patch(configmaps, "nats-broker", "default",
+                                    {"data": {"replicas": "3"}})
+        cond = await eventually(lambda: refused("StreamNotReady"), "JetStream refuses 3")
+        assert "replicas > 1 not supported" in cond["message"]
+        await eventing.client.patch(configmaps, "nats-broker", "default",
+                                    {"data": {"replicas": "1"}})
+        await eventing.ready("brokers", "b", timeout=20)
     finally:
         await eventing.stop()
         server.kill()
