@@ -14,6 +14,11 @@ generator is not the bottleneck). Printed, with baselines from the same run:
   to 10 triggers, with the count of acknowledged events never delivered, vs the same
   events posted straight to the subscriber at the same rate.
 
+With ``--classes SQLiteBroker,NatsJetStreamBroker`` it instead runs the same broker
+benchmark against each class in one ``shoal up`` (a ``nats-server`` is started for the
+NATS class): acknowledged events/s with 1 trigger, and p50/p99 latency at the fixed rate,
+each class beside the first one with the ratio.
+
 Every loop is bounded in count and time; nothing is asserted.
 """
 
@@ -32,7 +37,7 @@ import aiohttp
 
 from shoal.eventing.httpclient import HTTPClient
 from shoal.eventing.httpserver import LeanHTTPServer, Request, Response
-from shoal.testing import ShoalProcess
+from shoal.testing import NatsServer, ShoalProcess
 
 BROKERS = "/apis/eventing.knative.dev/v1/namespaces/default/brokers"
 TRIGGERS = "/apis/eventing.knative.dev/v1/namespaces/default/triggers"
@@ -155,15 +160,80 @@ async def paced(http: HTTPClient, url: str, rate: int, seconds: float,
     return sent, acked
 
 
-async def latency_run(http: HTTPClient, sub: Subscriber, url: str, rate: int,
-                      seconds: float, prefix: str, fanout: int) -> str:
+async def latencies(http: HTTPClient, sub: Subscriber, url: str, rate: int,
+                    seconds: float, prefix: str, fanout: int) -> tuple[list[float], int, int]:
+    """Send at a fixed rate; latencies in ms, acknowledged count, and how many never
+    reached every trigger."""
     sent, acked = await paced(http, url, rate, seconds, prefix)
     await until(lambda: sum(len(sub.arrivals.get(i, [])) >= fanout for i in sent) >= acked,
                 30)
-    latencies = [(t - sent[i]) * 1000 for i in sent for t in sub.arrivals.get(i, [])]
+    found = [(t - sent[i]) * 1000 for i in sent for t in sub.arrivals.get(i, [])]
     lost = sum(1 for i in sent if len(sub.arrivals.get(i, [])) < fanout)
-    return (f"p50 {pct(latencies, 50):6.2f} ms  p99 {pct(latencies, 99):6.2f} ms  "
-            f"p99.9 {pct(latencies, 99.9):6.2f} ms  acked {acked}  lost {lost}")
+    return found, acked, lost
+
+
+async def latency_run(http: HTTPClient, sub: Subscriber, url: str, rate: int,
+                      seconds: float, prefix: str, fanout: int) -> str:
+    found, acked, lost = await latencies(http, sub, url, rate, seconds, prefix, fanout)
+    return (f"p50 {pct(found, 50):6.2f} ms  p99 {pct(found, 99):6.2f} ms  "
+            f"p99.9 {pct(found, 99.9):6.2f} ms  acked {acked}  lost {lost}")
+
+
+async def class_figures(http: aiohttp.ClientSession, lean: HTTPClient, sub: Subscriber,
+                        api: str, broker_class: str,
+                        args: argparse.Namespace) -> tuple[float, float, float, int]:
+    """One class: a broker and a trigger, then acknowledged events/s from the senders and
+    p50/p99 latency at the fixed rate; (events/s, p50 ms, p99 ms, lost)."""
+    name = broker_class.lower()
+    await create(http, api + BROKERS, {
+        "apiVersion": "eventing.knative.dev/v1", "kind": "Broker",
+        "metadata": {"name": name,
+                     "annotations": {"eventing.knative.dev/broker.class": broker_class}}})
+    broker = await wait_ready(http, f"{api}{BROKERS}/{name}")
+    address = broker["status"]["address"]["url"]
+    await create(http, api + TRIGGERS, {
+        "apiVersion": "eventing.knative.dev/v1", "kind": "Trigger",
+        "metadata": {"name": f"{name}-all"},
+        "spec": {"broker": name, "subscriber": {"uri": f"{sub.url}{name}"}}})
+    await wait_ready(http, f"{api}{TRIGGERS}/{name}-all")
+    await asyncio.sleep(1.0)
+    start_count = sub.count
+    started = time.perf_counter()
+    acked = await flood(lean, address, args.seconds, f"{name}-f", args.senders)
+    rate = acked / (time.perf_counter() - started)
+    await until(lambda: sub.count - start_count >= acked, 60)
+    found, _, lost = await latencies(lean, sub, address, args.rate, args.seconds,
+                                     f"{name}-l", 1)
+    return rate, pct(found, 50), pct(found, 99), lost
+
+
+async def compare_classes(args: argparse.Namespace, sub: Subscriber) -> None:
+    classes = [c.strip() for c in args.classes.split(",") if c.strip()]
+    with tempfile.TemporaryDirectory() as tmp:
+        nats_server = NatsServer(Path(tmp) / "nats").start()
+        shoal = ShoalProcess(Path(tmp) / "data", "--log-level", "warning").start()
+        lean = HTTPClient()
+        try:
+            async with aiohttp.ClientSession() as http:
+                async with http.patch(
+                        f"{shoal.url}/api/v1/namespaces/knative-eventing/configmaps/"
+                        "config-nats", data=json.dumps({"data": {"url": nats_server.url}}),
+                        headers={"Content-Type": "application/merge-patch+json"}) as resp:
+                    if resp.status != 200:
+                        raise RuntimeError(await resp.text())
+                figures = {c: await class_figures(http, lean, sub, shoal.url, c, args)
+                           for c in classes}
+        finally:
+            await lean.close()
+            shoal.stop()
+            nats_server.stop()
+    base_rate, base_p50, base_p99, _ = figures[classes[0]]
+    print(f"{args.senders} senders, 1 trigger; latency at {args.rate}/s for "
+          f"{args.seconds:g} s; ratios against {classes[0]}")
+    for name, (rate, p50, p99, lost) in figures.items():
+        print(f"  {name:22} {rate:8.0f} events/s acknowledged ({rate / base_rate:5.2f}x)  "
+              f"p50 {p50:7.2f} ms ({p50 / base_p50:5.2f}x)  "
+              f"p99 {p99:7.2f} ms ({p99 / base_p99:5.2f}x)  lost {lost}")
 
 
 async def main() -> None:
@@ -171,9 +241,17 @@ async def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--rate", type=int, default=1000)
     parser.add_argument("--senders", type=int, default=32)
+    parser.add_argument("--classes", default="",
+                        help="compare broker classes, e.g. SQLiteBroker,NatsJetStreamBroker")
     args = parser.parse_args()
     sub = Subscriber()
     await sub.start()
+    if args.classes:
+        try:
+            await compare_classes(args, sub)
+        finally:
+            await sub.stop()
+        return
     with tempfile.TemporaryDirectory() as tmp:
         shoal = ShoalProcess(Path(tmp) / "data", "--log-level", "warning").start()
         lean = HTTPClient()

@@ -84,8 +84,14 @@ class Sink:
 
 
 class EventingHarness:
-    def __init__(self, registry: Registry, data_dir: Path) -> None:
+    """``broker_class`` is the class ``broker()`` asks for (None: the default); ``nats_url``
+    goes into ``config-nats`` before the plane starts."""
+
+    def __init__(self, registry: Registry, data_dir: Path, *, broker_class: str | None = None,
+                 nats_url: str | None = None) -> None:
         self.registry = registry
+        self.broker_class = broker_class
+        self.nats_url = nats_url
         self.client = InProcessClient(registry)
         self.manager = Manager(self.client, resync_period=None)
         self.plane = EventingPlane(self.client, self.manager.informers, data_dir, port=0,
@@ -93,8 +99,12 @@ class EventingHarness:
         self.http: aiohttp.ClientSession | None = None
 
     async def start(self) -> EventingHarness:
+        if self.nats_url is not None:
+            await self.client.patch(CATALOG.require("configmaps"), "config-nats",
+                                    "knative-eventing", {"data": {"url": self.nats_url}})
         await self.plane.start()
-        for reconciler in reconcilers(self.client, self.manager, self.plane.url):
+        for reconciler in reconcilers(self.client, self.manager, self.plane.url,
+                                      self.plane.prepare):
             self.manager.add(reconciler)
         await self.manager.start(timeout=10)
         self.http = aiohttp.ClientSession()
@@ -114,6 +124,9 @@ class EventingHarness:
         body: dict[str, Any] = {"apiVersion": "eventing.knative.dev/v1", "kind": "Broker",
                                 "metadata": {"name": name}}
         annotations = spec.pop("annotations", None)
+        if self.broker_class is not None:
+            annotations = {"eventing.knative.dev/broker.class": self.broker_class,
+                           **(annotations or {})}
         if annotations:
             body["metadata"]["annotations"] = annotations
         if spec:
@@ -146,7 +159,9 @@ class EventingHarness:
 
     def _consumers(self) -> set[str]:
         dispatcher = self.plane._dispatcher
-        return set(dispatcher.consumers) if dispatcher is not None else set()
+        if dispatcher is None:
+            return set()
+        return {uid for uid, consumer in dispatcher.consumers.items() if consumer.ready}
 
     def address(self, broker: str) -> str:
         return f"{self.plane.url}/default/{broker}"

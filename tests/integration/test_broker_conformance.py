@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 from tests.integration.eventing_harness import TRIGGERS, EventingHarness, Sink, event
+from tests.natsserver import NatsServer
 
 from shoal.api.catalog import default_catalog
 from shoal.api.errors import Invalid
@@ -19,13 +20,21 @@ from shoal.eventing import codec
 from shoal.eventing.event import CloudEvent
 
 
-@pytest.fixture
-async def eventing(api_server: Any, tmp_path: Path) -> AsyncIterator[EventingHarness]:
-    harness = await EventingHarness(api_server.registry, tmp_path).start()
+@pytest.fixture(params=["SQLiteBroker", "NatsJetStreamBroker"])
+async def eventing(request: pytest.FixtureRequest, api_server: Any,
+                   tmp_path: Path) -> AsyncIterator[EventingHarness]:
+    """The suite runs against the embedded class and against JetStream (a real server)."""
+    nats = None
+    if request.param == "NatsJetStreamBroker":
+        nats = NatsServer(tmp_path / "nats").start()
+    harness = EventingHarness(api_server.registry, tmp_path, broker_class=request.param,
+                              nats_url=nats.url if nats else None)
     try:
-        yield harness
+        yield await harness.start()
     finally:
         await harness.stop()
+        if nats is not None:
+            nats.kill()
 
 
 @pytest.fixture
@@ -46,7 +55,7 @@ async def test_broker_becomes_ready_with_an_address(eventing: EventingHarness) -
     broker = await eventing.broker("default")
     assert broker["status"]["address"]["url"] == eventing.address("default")
     assert broker["metadata"]["annotations"]["eventing.knative.dev/broker.class"] == (
-        "SQLiteBroker")
+        eventing.broker_class)
     for type_ in ("Addressable", "IngressReady", "FilterReady", "TriggerChannelReady"):
         assert condition(broker, type_)["status"] == "True"
     assert broker["spec"]["delivery"] == {"retry": 10, "backoffPolicy": "exponential",

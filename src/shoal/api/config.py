@@ -19,12 +19,15 @@ EVENTING_NS = "knative-eventing"
 
 DEFAULT_BROKER_CLASS = "SQLiteBroker"
 IN_MEMORY_BROKER_CLASS = "InMemoryBroker"
+NATS_BROKER_CLASS = "NatsJetStreamBroker"
+DEFAULT_NATS_URL = "nats://127.0.0.1:4222"
 # Broker classes Shoal serves, and whether their events survive a restart. Knative's own
 # default class name is served by the durable log, so YAML written for Knative works as is.
 BROKER_CLASSES: dict[str, bool] = {
     DEFAULT_BROKER_CLASS: True,
     "MTChannelBasedBroker": True,
     IN_MEMORY_BROKER_CLASS: False,
+    NATS_BROKER_CLASS: True,  # a JetStream stream per broker (shoal.eventing.jetstream)
 }
 
 DEFAULT_CONFIGMAPS: dict[tuple[str, str], dict[str, str]] = {
@@ -136,6 +139,9 @@ DEFAULT_CONFIGMAPS: dict[tuple[str, str], dict[str, str]] = {
     },
     (EVENTING_NS, "config-ping-defaults"): {
         "dataMaxSize": "-1",
+    },
+    (EVENTING_NS, "config-nats"): {
+        "url": DEFAULT_NATS_URL,
     },
     (EVENTING_NS, "config-kreference-mapping"): {},
     (EVENTING_NS, "config-observability"): {},

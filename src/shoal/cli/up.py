@@ -28,7 +28,7 @@ from shoal.apiserver.registry import Registry
 from shoal.apiserver.server import ApiServer
 from shoal.cli.config import default_data_dir, kubeconfig_yaml, write_server_file
 from shoal.client.inprocess import InProcessClient
-from shoal.controllers.eventing.broker import BrokerReconciler
+from shoal.controllers.eventing.broker import BrokerReconciler, Prepare
 from shoal.controllers.eventing.channel import channel_reconcilers
 from shoal.controllers.eventing.eventtype import EventTypeReconciler
 from shoal.controllers.eventing.trigger import TriggerReconciler
@@ -80,13 +80,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="changes kept for watches to resume from (default 100000)")
 
 
-def reconcilers(client: InProcessClient, manager: Manager,
-                ingress: str) -> list[Reconciler[Any]]:
-    """Every reconciler ``shoal up`` runs."""
+def reconcilers(client: InProcessClient, manager: Manager, ingress: str,
+                prepare: Prepare | None = None) -> list[Reconciler[Any]]:
+    """Every reconciler ``shoal up`` runs; ``prepare`` readies a broker's storage."""
     catalog = default_catalog()
     trigger_tracker, trigger_resolver = tracked_resolver(client, catalog, manager.clock)
     return [
-        BrokerReconciler(ingress, DestinationResolver(client, catalog)),
+        BrokerReconciler(ingress, DestinationResolver(client, catalog), prepare),
         TriggerReconciler(client, trigger_resolver, trigger_tracker),
         EventTypeReconciler(client),
         *channel_reconcilers(client, ingress, manager.clock),
@@ -177,7 +177,7 @@ async def _serve(args: argparse.Namespace, data_dir: Path) -> int:
         await server.stop()
         store.close()
         return 1
-    for reconciler in reconcilers(client, manager, plane.url):
+    for reconciler in reconcilers(client, manager, plane.url, plane.prepare):
         manager.add(reconciler)
     serving = ServingPlane(client, data_dir, lambda: registry.config,
                            host="127.0.0.1", port=args.gateway_port,

@@ -284,7 +284,7 @@ class ChannelPlane:
         assert self.deliverer is not None
         consumer = SubscriberConsumer(plan, self.deliverer, flush_interval=self.flush_interval)
         self.consumers[plan.uid] = consumer
-        head = plan.target.log.head(plan.target.stream)
+        head = consumer.target.log.head(consumer.target.stream)
         self._spawn(self._start(consumer, head, current))
 
     async def _start(self, consumer: SubscriberConsumer, head: int,
@@ -292,13 +292,12 @@ class ChannelPlane:
         """Start at the stored cursor, or at ``head`` for a subscriber new to this stream."""
         if previous is not None:
             await previous.stop()
-        plan = consumer.plan
-        stored = await plan.target.log.get_cursor(plan.uid)
+        plan, target = consumer.plan, consumer.target
+        stored = await target.log.get_cursor(plan.uid)
         if self.consumers.get(plan.uid) is not consumer:
             return
-        if previous is not None or stored is None or stored > plan.target.log.head(
-                plan.target.stream):
-            await plan.target.log.set_cursor(plan.uid, plan.target.stream, head)
+        if previous is not None or stored is None or stored > target.log.head(target.stream):
+            await target.log.set_cursor(plan.uid, target.stream, head)
         if self.consumers.get(plan.uid) is consumer and self._running:
             consumer.start()
 
@@ -321,6 +320,6 @@ class ChannelPlane:
                 if target is None:
                     continue
                 try:
-                    await target.log.compact(target.stream, older_than=self.retention)
+                    await target.compact(self.retention)
                 except Exception:
                     log.exception("compacting %s failed", target.stream)

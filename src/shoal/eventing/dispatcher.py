@@ -23,11 +23,12 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from shoal.eventing.backoff import RetryPolicy
 from shoal.eventing.delivery import Deliverer
 from shoal.eventing.event import CloudEvent
-from shoal.eventing.ingress import TTL, BrokerTarget, ttl_of
+from shoal.eventing.ingress import TTL, BrokerTarget, Target, ttl_of
 
 log = logging.getLogger("shoal.eventing.dispatcher")
 
@@ -47,7 +48,7 @@ class TriggerPlan:
     namespace: str
     name: str
     broker: str
-    target: BrokerTarget
+    target: Target
     subscriber: str
     dead_letter: str | None
     policy: RetryPolicy
@@ -56,10 +57,65 @@ class TriggerPlan:
     max_in_flight: int = DEFAULT_MAX_IN_FLIGHT
 
 
+async def deliver_to_trigger(plan: TriggerPlan, event: CloudEvent, deliverer: Deliverer,
+                             publish: Publish) -> None:
+    """Filter one event, deliver it (retries, dead-letter sink), and publish the reply back
+    into the broker with its TTL one lower: what every consumer does with each event."""
+    if not plan.matches(event):
+        return
+    result = await deliverer.deliver(event, plan.subscriber, plan.policy,
+                                     dead_letter=plan.dead_letter,
+                                     extra_headers={"Kn-Namespace": plan.namespace})
+    if result.reply is not None:
+        ttl = ttl_of(event)
+        reply = result.reply.copy()
+        reply.attributes[TTL] = (ttl if ttl is not None else 255) - 1
+        await publish(plan.namespace, plan.broker, [reply])
+
+
+async def cancel_consumer(reader: asyncio.Task[None] | None,
+                          deliveries: set[asyncio.Task[None]]) -> None:
+    """Stop a consumer's tasks: its reading loop first, then the deliveries in flight."""
+    if reader is not None:
+        reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reader
+    for task in list(deliveries):
+        task.cancel()
+    await asyncio.gather(*deliveries, return_exceptions=True)
+
+
+class Consumer(Protocol):
+    """What the dispatcher runs per Trigger; each broker class's storage has its own."""
+
+    plan: TriggerPlan
+
+    @property
+    def ready(self) -> bool:
+        """Reading: every event stored from now on reaches it."""
+
+    def start(self) -> None: ...
+
+    async def stop(self) -> None:
+        """Stop reading; what was done is remembered, what was not is read again later."""
+
+    async def forget(self) -> None:
+        """The Trigger was deleted: drop its position (after ``stop``)."""
+
+
+ConsumerFactory = Callable[[TriggerPlan, Deliverer, Publish], Consumer]
+
+
 class TriggerConsumer:
+    """The consumer of a broker kept in an event log: a cursor in the log per Trigger."""
+
     def __init__(self, plan: TriggerPlan, deliverer: Deliverer, publish: Publish, *,
                  flush_interval: float = 0.05, batch: int = 256) -> None:
+        if not isinstance(plan.target, BrokerTarget):
+            raise TypeError(f"a TriggerConsumer reads an event log, not {plan.target!r}")
+        self.target: BrokerTarget = plan.target
         self.plan = plan
+        self.ready = False
         self.deliverer = deliverer
         self.publish = publish
         self.flush_interval = flush_interval
@@ -81,30 +137,27 @@ class TriggerConsumer:
         self._task = asyncio.create_task(self._run(), name=f"trigger {self.plan.name}")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await cancel_consumer(self._task, self._tasks)
+        self._task = None
         await self._flush()
 
+    async def forget(self) -> None:
+        await self.target.log.delete_cursor(self.plan.uid)
+
     async def _run(self) -> None:
-        plan = self.plan
-        stored = await plan.target.log.get_cursor(plan.uid)
+        plan, target = self.plan, self.target
+        stored = await target.log.get_cursor(plan.uid)
         if stored is None:
-            stored = plan.target.log.head(plan.target.stream)
-            await plan.target.log.set_cursor(plan.uid, plan.target.stream, stored)
+            stored = target.log.head(target.stream)
+            await target.log.set_cursor(plan.uid, target.stream, stored)
         self._done_below = self._read_pos = self._written = stored
+        self.ready = True
         flusher = asyncio.create_task(self._flusher())
         try:
             while True:
-                records = await plan.target.log.read(plan.target.stream, self._read_pos,
-                                                     self.batch)
+                records = await target.log.read(target.stream, self._read_pos, self.batch)
                 if not records:
-                    await plan.target.log.wait(plan.target.stream, self._read_pos, 1.0)
+                    await target.log.wait(target.stream, self._read_pos, 1.0)
                     continue
                 for seq, data in records:
                     self._read_pos = seq
@@ -125,25 +178,14 @@ class TriggerConsumer:
     async def _handle(self, seq: int, data: bytes) -> None:
         plan = self.plan
         try:
-            event = CloudEvent.from_record(data)
-            if plan.matches(event):
-                result = await self.deliverer.deliver(
-                    event, plan.subscriber, plan.policy, dead_letter=plan.dead_letter,
-                    extra_headers={"Kn-Namespace": plan.namespace})
-                if result.reply is not None:
-                    await self._reply(event, result.reply)
+            await deliver_to_trigger(plan, CloudEvent.from_record(data), self.deliverer,
+                                     self.publish)
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("trigger %s/%s: event %d failed", plan.namespace, plan.name, seq)
         finally:
             self._done(seq)
-
-    async def _reply(self, original: CloudEvent, reply: CloudEvent) -> None:
-        ttl = ttl_of(original)
-        reply = reply.copy()
-        reply.attributes[TTL] = (ttl if ttl is not None else 255) - 1
-        await self.publish(self.plan.namespace, self.plan.broker, [reply])
 
     def _done(self, seq: int) -> None:
         self._in_flight.discard(seq)
@@ -164,17 +206,19 @@ class TriggerConsumer:
     async def _flush(self) -> None:
         if self._done_below > self._written:
             seq = self._done_below
-            await self.plan.target.log.set_cursor(self.plan.uid, self.plan.target.stream, seq)
+            await self.target.log.set_cursor(self.plan.uid, self.target.stream, seq)
             self._written = seq
 
 
 class Dispatcher:
     """The consumers of every dispatchable Trigger, kept in step with their plans."""
 
-    def __init__(self, deliverer: Deliverer, publish: Publish) -> None:
+    def __init__(self, deliverer: Deliverer, publish: Publish,
+                 consumer_for: ConsumerFactory = TriggerConsumer) -> None:
         self.deliverer = deliverer
         self.publish = publish
-        self.consumers: dict[str, TriggerConsumer] = {}
+        self.consumer_for = consumer_for
+        self.consumers: dict[str, Consumer] = {}
         self._stopping: set[asyncio.Task[None]] = set()
 
     def apply(self, plan: TriggerPlan) -> None:
@@ -186,7 +230,7 @@ class Dispatcher:
             task = asyncio.get_running_loop().create_task(current.stop())
             self._stopping.add(task)
             task.add_done_callback(self._stopping.discard)
-        consumer = TriggerConsumer(plan, self.deliverer, self.publish)
+        consumer = self.consumer_for(plan, self.deliverer, self.publish)
         self.consumers[plan.uid] = consumer
         consumer.start()
 
@@ -195,7 +239,7 @@ class Dispatcher:
         if consumer is not None:
             await consumer.stop()
             if forget:
-                await consumer.plan.target.log.delete_cursor(uid)
+                await consumer.forget()
 
     async def stop(self) -> None:
         consumers = list(self.consumers.values())

@@ -16,6 +16,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Protocol
 from urllib.parse import unquote
 
 from shoal.eventing import codec
@@ -31,6 +32,22 @@ ARRIVAL = "knativearrivaltime"
 DEFAULT_MAX_EVENT_BYTES = 4 * 1024 * 1024
 
 
+class Target(Protocol):
+    """Where one broker's events are kept, whatever keeps them (an event log, JetStream).
+
+    Targets compare equal when they name the same storage; the dispatcher keeps a Trigger's
+    consumer for as long as its target stays equal."""
+
+    async def append(self, records: list[bytes]) -> None:
+        """Store records durably (as far as the class promises); raises when it cannot."""
+
+    async def compact(self, older_than: float) -> None:
+        """Let go of records every consumer has passed, older than ``older_than`` seconds."""
+
+    async def drop(self) -> None:
+        """The broker was deleted: its records and consumers go."""
+
+
 @dataclass(frozen=True)
 class BrokerTarget:
     """Where a broker's events go: its log and the stream in it."""
@@ -38,8 +55,17 @@ class BrokerTarget:
     log: EventLog
     stream: str
 
+    async def append(self, records: list[bytes]) -> None:
+        await self.log.append(self.stream, records)
 
-Lookup = Callable[[str, str], BrokerTarget | None]
+    async def compact(self, older_than: float) -> None:
+        await self.log.compact(self.stream, older_than=older_than)
+
+    async def drop(self) -> None:
+        await self.log.drop_stream(self.stream)
+
+
+Lookup = Callable[[str, str], Target | None]
 Observer = Callable[[str, str, CloudEvent], None]
 
 
@@ -109,7 +135,7 @@ class Ingress:
                 self.observe(namespace, broker, event)
         if records:
             try:
-                await target.log.append(target.stream, records)
+                await target.append(records)
             except Exception:
                 log.exception("storing events for broker %s/%s failed", namespace, broker)
                 return 503

@@ -2,8 +2,10 @@
 
 It follows Brokers and Triggers through shared informers: a Broker of a served class gets a
 stream in the durable log (or the in-memory one for ``InMemoryBroker``) named after its uid,
-so a broker deleted and created again starts empty; a Trigger whose subscriber is resolved
-gets a consumer. One HTTP listener serves every broker's ingress at
+so a broker deleted and created again starts empty, or a JetStream stream for
+``NatsJetStreamBroker`` (``jetstream.py``, made ready through ``prepare``, which the Broker
+reconciler calls); a Trigger whose subscriber is resolved gets a consumer of its broker's
+kind of storage. One HTTP listener serves every broker's ingress at
 ``http://{host}:{port}/{namespace}/{broker}``. A background task compacts each stream,
 deleting records every trigger has passed once they are older than the retention.
 """
@@ -18,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from shoal.api.catalog import default_catalog
-from shoal.api.config import BROKER_CLASSES
+from shoal.api.config import BROKER_CLASSES, NATS_BROKER_CLASS
 from shoal.client.base import Client
 from shoal.controllers.clock import Clock, SystemClock
 from shoal.controllers.factory import InformerFactory
@@ -30,7 +32,10 @@ from shoal.eventing.dispatcher import (
     DEFAULT_MAX_IN_FLIGHT,
     MAX_IN_FLIGHT_ANNOTATION,
     ORDER_ANNOTATIONS,
+    Consumer,
     Dispatcher,
+    Publish,
+    TriggerConsumer,
     TriggerPlan,
 )
 from shoal.eventing.event import CloudEvent
@@ -38,7 +43,8 @@ from shoal.eventing.eventtypes import EventTypeRecorder
 from shoal.eventing.filters import compile_trigger_filter
 from shoal.eventing.httpclient import HTTPClient
 from shoal.eventing.httpserver import LeanHTTPServer, Request, Response
-from shoal.eventing.ingress import DEFAULT_MAX_EVENT_BYTES, BrokerTarget, Ingress
+from shoal.eventing.ingress import DEFAULT_MAX_EVENT_BYTES, BrokerTarget, Ingress, Target
+from shoal.eventing.jetstream import JetStreamBackend, JetStreamTarget, NotReady
 from shoal.eventing.log import EventLog, SQLiteEventLog
 from shoal.eventing.memlog import MemoryEventLog
 
@@ -68,6 +74,7 @@ class EventingPlane:
         self.clock: Clock = clock or SystemClock()
         self.durable_log: EventLog = SQLiteEventLog(data_dir / "events.db", durable=durable)
         self.memory_log: EventLog = MemoryEventLog()
+        self.jetstream = JetStreamBackend(client)
         self.brokers = informers.informer(BROKERS)
         self.triggers = informers.informer(TRIGGERS)
         self.informers = informers
@@ -88,15 +95,39 @@ class EventingPlane:
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
-    def target(self, namespace: str, name: str) -> BrokerTarget | None:
+    def target(self, namespace: str, name: str) -> Target | None:
         broker = self.brokers.get(f"{namespace}/{name}")
         if broker is None or broker["metadata"].get("deletionTimestamp"):
             return None
-        durable = BROKER_CLASSES.get(_class(broker))
+        return self._target_of(broker)
+
+    def _target_of(self, broker: Obj) -> Target | None:
+        """Where a broker of a served class keeps its events, by class."""
+        meta, broker_class = broker["metadata"], _class(broker)
+        namespace, name = meta.get("namespace", ""), meta["name"]
+        durable = BROKER_CLASSES.get(broker_class)
         if durable is None:
             return None
-        stream = f"broker/{namespace}/{name}/{broker['metadata']['uid']}"
+        if broker_class == NATS_BROKER_CLASS:
+            return self.jetstream.target(namespace, name, meta["uid"])
+        stream = f"broker/{namespace}/{name}/{meta['uid']}"
         return BrokerTarget(self.durable_log if durable else self.memory_log, stream)
+
+    async def prepare(self, broker: Obj) -> tuple[str, str] | None:
+        """Make a broker's storage ready (the Broker reconciler asks); None when it is,
+        else the reason and message of why not."""
+        if _class(broker) != NATS_BROKER_CLASS:
+            return None
+        try:
+            await self.jetstream.prepare(broker)
+        except NotReady as exc:
+            return exc.reason, exc.message
+        return None
+
+    def _consumer(self, plan: TriggerPlan, deliverer: Deliverer, publish: Publish) -> Consumer:
+        if isinstance(plan.target, JetStreamTarget):
+            return self.jetstream.consumer(plan, deliverer, publish)
+        return TriggerConsumer(plan, deliverer, publish)
 
     async def route(self, request: Request) -> Response:
         """Brokers at ``/{namespace}/{name}``, channels at ``/channels/{namespace}/{name}``."""
@@ -110,7 +141,7 @@ class EventingPlane:
             self.eventtypes.observe(namespace, broker, event)
 
     async def start(self) -> None:
-        self._dispatcher = Dispatcher(self._deliverer, self.ingress.publish)
+        self._dispatcher = Dispatcher(self._deliverer, self.ingress.publish, self._consumer)
         await self._server.start()
         self.port = self._server.port
         self.brokers.add_handler(self._on_broker)
@@ -134,6 +165,7 @@ class EventingPlane:
         await self.channels.stop()
         await self.eventtypes.stop()
         await self._client.close()
+        await self.jetstream.close()
         await self.durable_log.close()
         await self.memory_log.close()
 
@@ -145,11 +177,9 @@ class EventingPlane:
         for trigger in self.triggers.list(namespace):
             if trigger.get("spec", {}).get("broker") == name:
                 self._sync(trigger)
-        if event.type == "DELETED" and _class(event.obj) in BROKER_CLASSES:
-            durable = BROKER_CLASSES[_class(event.obj)]
-            stream = f"broker/{namespace}/{name}/{meta['uid']}"
-            chosen = self.durable_log if durable else self.memory_log
-            self._spawn(chosen.drop_stream(stream))
+        target = self._target_of(event.obj) if event.type == "DELETED" else None
+        if target is not None:
+            self._spawn(self._drop(target))
 
     def _on_trigger(self, event: InformerEvent) -> None:
         if event.type == "DELETED":
@@ -160,6 +190,12 @@ class EventingPlane:
     def _remove(self, uid: str, forget: bool = True) -> None:
         if self._dispatcher is not None and uid in self._dispatcher.consumers:
             self._spawn(self._dispatcher.remove(uid, forget=forget))
+
+    async def _drop(self, target: Target) -> None:
+        try:
+            await target.drop()
+        except Exception as exc:
+            log.warning("could not drop the storage of a deleted broker (%r): %s", target, exc)
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(work)
@@ -209,6 +245,6 @@ class EventingPlane:
                 if target is None:
                     continue
                 try:
-                    await target.log.compact(target.stream, older_than=self.retention)
+                    await target.compact(self.retention)
                 except Exception:
-                    log.exception("compacting %s failed", target.stream)
+                    log.exception("compacting %r failed", target)

@@ -1,4 +1,5 @@
-"""Event sources: Knative's PingSource, ApiServerSource, ContainerSource and SinkBinding.
+"""Event sources: Knative's PingSource, ApiServerSource, ContainerSource, SinkBinding, and
+NatsSource for a NATS server.
 
 Each module holds one kind's adapter (what runs between reconciles) and its reconciler:
 
@@ -8,6 +9,7 @@ Each module holds one kind's adapter (what runs between reconciles) and its reco
     apiserver    ApiServerAdapter (informers on Shoal's own API) and its reconciler
     sinkbinding  the SinkBinding reconciler: K_SINK in its subjects' containers
     container    the ContainerSource reconciler: one instance in a serving runtime
+    nats         NatsSources (subscriptions to NATS subjects) and the NatsSource reconciler
     plane        SourcesPlane: the adapters and reconcilers ``shoal up`` runs
 
 This layer sits above ``shoal.eventing`` (delivery) and ``shoal.serving`` (runtimes) and

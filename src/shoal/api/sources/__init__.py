@@ -1,10 +1,12 @@
-"""Kinds of ``sources.knative.dev``: PingSource, ApiServerSource, ContainerSource, SinkBinding.
+"""Kinds of ``sources.knative.dev``: PingSource, ApiServerSource, ContainerSource, SinkBinding,
+and NatsSource (``v1alpha1``).
 
 ``TYPES`` lists them for the catalog the API server and the CLI build on.
 """
 
 from shoal.api.sources.apiserver import ApiServerSource
 from shoal.api.sources.container import ContainerSource
+from shoal.api.sources.nats import NatsSource
 from shoal.api.sources.ping import PingSource
 from shoal.api.sources.sinkbinding import SinkBinding
 from shoal.api.types import AGE, READY, REASON, SINK, PrinterColumn, ResourceType
@@ -55,6 +57,17 @@ TYPES: tuple[ResourceType, ...] = (
         columns=COLUMNS,
         description="SinkBinding gives the workloads it selects a sink to send events to.",
     ),
+    ResourceType(
+        GROUP,
+        "v1alpha1",
+        "NatsSource",
+        "natssources",
+        NatsSource,
+        categories=CATEGORIES,
+        columns=(SINK, PrinterColumn("Subject", ".spec.subject"), AGE, READY, REASON),
+        description="NatsSource sends the messages of a NATS subject to a sink as CloudEvents.",
+    ),
 )
 
-__all__ = ["TYPES", "ApiServerSource", "ContainerSource", "PingSource", "SinkBinding"]
+__all__ = ["TYPES", "ApiServerSource", "ContainerSource", "NatsSource", "PingSource",
+           "SinkBinding"]

@@ -60,7 +60,8 @@ def register(commands: Subcommands, parents: list[argparse.ArgumentParser]) -> N
         dest="broker_class",
         metavar="CLASS",
         help="broker class: SQLiteBroker (durable, the default), MTChannelBasedBroker "
-        "(served by the same durable log) or InMemoryBroker (fast, loses events on restart)",
+        "(served by the same durable log), InMemoryBroker (fast, loses events on restart) "
+        "or NatsJetStreamBroker (a NATS JetStream stream, see config-nats)",
     )
     add_delivery_options(create)
     add_namespace_options(create)
