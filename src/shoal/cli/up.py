@@ -37,6 +37,7 @@ from shoal.controllers.reconciler import Reconciler
 from shoal.controllers.resolver import DestinationResolver, tracked_resolver
 from shoal.eventing.plane import EventingPlane
 from shoal.serving.plane import ServingPlane
+from shoal.sources.kafka import add_kafka_source
 from shoal.store import Store
 
 log = logging.getLogger("shoal")
@@ -183,6 +184,7 @@ async def _serve(args: argparse.Namespace, data_dir: Path) -> int:
         store.close()
         return 1
     serving.add_reconcilers(manager)
+    kafka = add_kafka_source(client, manager)
     await manager.start()
     print(f"Shoal is up. API server: {server.url}  (data: {data_dir})", flush=True)
     print(f"  services: http://<name>.<namespace>.{registry.config.domain}:{serving.port}/"
@@ -196,6 +198,7 @@ async def _serve(args: argparse.Namespace, data_dir: Path) -> int:
     finally:
         log.info("stopping")
         await manager.stop()
+        await kafka.stop()
         await serving.stop()
         await plane.stop()
         await server.stop()

@@ -1,0 +1,348 @@
+"""KafkaSource in ``shoal up``: the reconciler and the adapter that consumes and delivers.
+
+``add_kafka_source`` (called once by ``shoal up``) adds ``KafkaSourceReconciler`` to the
+controller manager and returns the ``KafkaAdapters`` it drives, which ``shoal up`` stops on
+the way down. For every KafkaSource whose sink resolves, the reconciler hands a
+``KafkaPlan`` to ``KafkaAdapters``, which keeps one ``KafkaAdapter`` per source in step
+with its plan; the adapter reports its state back (connected, initial offsets committed)
+and the reconciler turns it into Knative's conditions: ``SinkProvided``, ``Deployed``,
+``ConnectionEstablished``, ``InitialOffsetsCommitted`` and, derived from them, ``Ready``.
+
+The adapter runs ``spec.consumers`` members of the consumer group ``spec.consumerGroup``
+with aiokafka. When a member is first assigned a partition the group has no offset for, it
+commits the position ``spec.initialOffset`` gives (as Knative's controller does), so a
+record produced after the source is Ready is never skipped, even across a restart. It then
+delivers each partition's records in order (partitions in parallel), each converted by
+``kafka_events.to_event`` and sent with the source's ``delivery`` options (retries, backoff,
+dead-letter sink; ``shoal.eventing.delivery``), and commits a record's offset only once its
+delivery has ended: delivered, dead-lettered, or (as Knative) given up on after the last
+retry when there is no dead-letter sink. A restart therefore starts at the first record
+whose delivery had not ended: nothing acknowledged is sent again, nothing is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer  # type: ignore[import-untyped]
+from aiokafka.errors import KafkaError  # type: ignore[import-untyped]
+from aiokafka.structs import TopicPartition  # type: ignore[import-untyped]
+
+from shoal.api.catalog import default_catalog
+from shoal.api.sources.base import CloudEventAttributes
+from shoal.api.sources.kafka import (
+    EVENT_TYPE,
+    KEY_TYPE_ANNOTATION,
+    KafkaSource,
+    KafkaSourceStatus,
+    event_source,
+)
+from shoal.client.base import Client
+from shoal.controllers.clock import Clock, SystemClock
+from shoal.controllers.conditions import ConditionSet
+from shoal.controllers.manager import Manager
+from shoal.controllers.reconciler import ModelReconciler, ReconcileResult, Watch
+from shoal.controllers.resolver import ResolveError, tracked_resolver
+from shoal.controllers.tracker import Tracker
+from shoal.eventing.backoff import RetryPolicy
+from shoal.eventing.delivery import Deliverer
+from shoal.eventing.httpclient import HTTPClient
+from shoal.sources.kafka_events import KafkaRecord, to_event
+
+log = logging.getLogger("shoal.sources.kafka")
+
+KAFKA_SOURCES = default_catalog().require("kafkasources")
+KAFKA_CONDITIONS = ConditionSet("Ready", ["SinkProvided", "Deployed", "ConnectionEstablished",
+                                          "InitialOffsetsCommitted"])
+SINK_KINDS = ("services", "brokers", "channels", "inmemorychannels", "sequences", "parallels")
+POLL_MS = 500
+BATCH = 100
+RECONNECT_MIN = 1.0
+RECONNECT_MAX = 30.0
+STOP_GRACE = 5.0
+
+Notify = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class KafkaPlan:
+    """What an adapter does for one KafkaSource; rebuilt by every reconcile."""
+
+    uid: str
+    namespace: str
+    name: str
+    servers: tuple[str, ...]
+    topics: tuple[str, ...]
+    group: str
+    initial_offset: str
+    consumers: int
+    sink: str
+    dead_letter: str | None = None
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
+    key_type: str = "string"
+    overrides: tuple[tuple[str, str], ...] = ()
+
+    def same_consumer(self, other: KafkaPlan) -> bool:
+        """Whether ``other`` can be served by the same consumers (only delivery differs)."""
+        return replace(other, sink=self.sink, dead_letter=self.dead_letter,
+                       policy=self.policy, key_type=self.key_type,
+                       overrides=self.overrides) == self
+
+
+@dataclass(frozen=True)
+class AdapterState:
+    """What an adapter reports: ``connected`` is None until its first attempt ended."""
+
+    connected: bool | None = None
+    error: str = ""
+    initial_offsets_committed: bool = False
+    members: int = 0
+
+
+class KafkaAdapter:
+    """The consumer-group members of one KafkaSource, delivering to its sink."""
+
+    def __init__(self, key: str, plan: KafkaPlan, deliverer: Deliverer, notify: Notify,
+                 clock: Clock) -> None:
+        self.key = key
+        self.plan = plan
+        self.deliverer = deliverer
+        self.notify = notify
+        self.clock = clock
+        self.state = AdapterState()
+        self._stopping = False
+        self._tasks: list[asyncio.Task[None]] = []
+        self._joined: set[int] = set()
+
+    def start(self) -> None:
+        self._tasks = [asyncio.create_task(self._member(i), name=f"kafkasource {self.key} #{i}")
+                       for i in range(max(1, self.plan.consumers))]
+
+    async def stop(self, grace: float = STOP_GRACE) -> None:
+        """Let deliveries in flight end (within ``grace`` seconds), then cancel the rest."""
+        self._stopping = True
+        if not self._tasks:
+            return
+        _, pending = await asyncio.wait(self._tasks, timeout=grace)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def _report(self, **changes: Any) -> None:
+        state = replace(self.state, **changes)
+        if state != self.state:
+            self.state = state
+            self.notify(self.key)
+
+    async def _member(self, index: int) -> None:
+        delay = RECONNECT_MIN
+        while not self._stopping:
+            plan = self.plan
+            consumer = AIOKafkaConsumer(
+                bootstrap_servers=list(plan.servers), group_id=plan.group,
+                client_id=f"shoal-kafkasource-{plan.namespace}-{plan.name}-{index}",
+                auto_offset_reset=plan.initial_offset, enable_auto_commit=False)
+            try:
+                await consumer.start()
+                consumer.subscribe(list(plan.topics))
+                self._report(connected=True, error="",
+                             members=self.state.members + 1)
+                delay = RECONNECT_MIN
+                try:
+                    await self._consume(index, consumer)
+                finally:
+                    self._joined.discard(index)
+                    self._report(members=self.state.members - 1)
+            except KafkaError as exc:
+                log.warning("kafkasource %s: %s", self.key, exc)
+                self._report(connected=False, error=str(exc) or type(exc).__name__)
+            except Exception:  # the edge of a long-running task: log, then start again
+                log.exception("kafkasource %s: consumer %d failed", self.key, index)
+            finally:
+                with contextlib.suppress(KafkaError):
+                    await consumer.stop()
+            if self._stopping:
+                return
+            await self.clock.sleep(delay)
+            delay = min(delay * 2, RECONNECT_MAX)
+
+    async def _consume(self, index: int, consumer: Any) -> None:
+        initialized: set[Any] = set()
+        while not self._stopping:
+            batch = await consumer.getmany(timeout_ms=POLL_MS, max_records=BATCH)
+            assignment = set(consumer.assignment())
+            initialized &= assignment
+            for tp in assignment - initialized:
+                await self._commit_initial(consumer, tp, batch.get(tp))
+                initialized.add(tp)
+            if assignment and index not in self._joined:
+                self._joined.add(index)
+                self._report(initial_offsets_committed=True)
+            await asyncio.gather(*(self._partition(consumer, tp, records)
+                                   for tp, records in batch.items()))
+
+    @staticmethod
+    async def _commit_initial(consumer: Any, tp: Any, records: list[Any] | None) -> None:
+        """Pin where a partition without a committed offset starts, before any delivery."""
+        if await consumer.committed(tp) is not None:
+            return
+        start = records[0].offset if records else await consumer.position(tp)
+        await consumer.commit({tp: start})
+
+    async def _partition(self, consumer: Any, tp: Any, records: list[Any]) -> None:
+        for record in records:
+            if self._stopping:
+                return
+            plan = self.plan
+            event = to_event(
+                KafkaRecord(record.topic, record.partition, record.offset, record.timestamp,
+                            record.key, record.value, tuple(record.headers or ())),
+                plan.namespace, plan.name, plan.key_type, dict(plan.overrides))
+            result = await self.deliverer.deliver(event, plan.sink, plan.policy,
+                                                  dead_letter=plan.dead_letter)
+            if not result.delivered and not result.dead_lettered:
+                log.warning("kafkasource %s: %s dropped after %d attempts: %s", self.key,
+                            event.id, result.attempts, result.error)
+            try:
+                await consumer.commit({TopicPartition(tp.topic, tp.partition): record.offset + 1})
+            except KafkaError as exc:  # revoked in a rebalance: its new owner sends it again
+                log.warning("kafkasource %s: commit of %s failed: %s", self.key, event.id, exc)
+                return
+
+
+class KafkaAdapters:
+    """One adapter per KafkaSource key, kept in step with the plans the reconciler makes."""
+
+    def __init__(self, clock: Clock | None = None) -> None:
+        self.clock: Clock = clock or SystemClock()
+        self.notify: Notify = lambda key: None
+        self._http = HTTPClient()
+        self._deliverer = Deliverer(self._http, self.clock)
+        self._adapters: dict[str, KafkaAdapter] = {}
+        self._stopping: set[asyncio.Task[None]] = set()
+
+    def state(self, key: str) -> AdapterState:
+        adapter = self._adapters.get(key)
+        return adapter.state if adapter is not None else AdapterState()
+
+    def apply(self, key: str, plan: KafkaPlan) -> None:
+        current = self._adapters.get(key)
+        if current is not None and current.plan.same_consumer(plan):
+            current.plan = plan  # a new sink or delivery: from the next record on
+            return
+        if current is not None:
+            self._retire(current)
+        adapter = KafkaAdapter(key, plan, self._deliverer, lambda k: self.notify(k), self.clock)
+        self._adapters[key] = adapter
+        adapter.start()
+
+    def remove(self, key: str) -> None:
+        adapter = self._adapters.pop(key, None)
+        if adapter is not None:
+            self._retire(adapter)
+
+    def _retire(self, adapter: KafkaAdapter) -> None:
+        task = asyncio.get_running_loop().create_task(adapter.stop())
+        self._stopping.add(task)
+        task.add_done_callback(self._stopping.discard)
+
+    async def stop(self) -> None:
+        adapters = list(self._adapters.values())
+        self._adapters.clear()
+        await asyncio.gather(*(a.stop() for a in adapters), *self._stopping)
+        await self._http.close()
+
+
+class KafkaSourceReconciler(ModelReconciler[KafkaSource]):
+    rt = KAFKA_SOURCES
+
+    def __init__(self, client: Client, adapters: KafkaAdapters,
+                 clock: Clock | None = None) -> None:
+        catalog = default_catalog()
+        self.tracker: Tracker
+        self.tracker, self.resolver = tracked_resolver(client, catalog, clock)
+        self.adapters = adapters
+        self.watches = tuple(Watch(catalog.require(kind),
+                                   self.tracker.mapper(catalog.require(kind)))
+                             for kind in SINK_KINDS)
+
+    async def reconcile(self, obj: KafkaSource) -> ReconcileResult | None:
+        key = f"{obj.namespace}/{obj.name}"
+        spec = obj.spec
+        status = obj.status = obj.status or KafkaSourceStatus()
+        conditions = KAFKA_CONDITIONS.manage(status)
+        conditions.initialize()
+        status.ce_attributes = [
+            CloudEventAttributes(type=EVENT_TYPE, source=event_source(obj.namespace, obj.name, t))
+            for t in spec.topics or []]
+        try:
+            status.sink_uri = await self.resolver.resolve(spec.sink, obj.namespace, by=key)
+            conditions.mark_true("SinkProvided")
+        except ResolveError as err:
+            status.sink_uri = None
+            conditions.mark_false("SinkProvided", "NotFound", err.message)
+        dead_letter: str | None = None
+        if spec.delivery is not None and spec.delivery.dead_letter_sink is not None:
+            try:
+                dead_letter = await self.resolver.resolve(
+                    spec.delivery.dead_letter_sink, obj.namespace, by=key)
+            except ResolveError as err:
+                conditions.mark_false("SinkProvided", "DeadLetterSinkNotFound", err.message)
+        if not conditions.is_true("SinkProvided") or not status.sink_uri:
+            self.adapters.remove(key)
+            status.consumers = None
+            conditions.mark_unknown("Deployed", "SinkNotResolved",
+                                    "the consumers start once the sink resolves")
+            return None
+        self.adapters.apply(key, _plan(obj, status.sink_uri, dead_letter))
+        conditions.mark_true("Deployed")
+        state = self.adapters.state(key)
+        status.consumers = state.members
+        if state.initial_offsets_committed:
+            conditions.mark_true("InitialOffsetsCommitted")
+        elif state.connected is False:
+            conditions.mark_false("InitialOffsetsCommitted", "OffsetsNotCommitted",
+                                  "the consumer group could not be joined")
+        else:
+            conditions.mark_unknown("InitialOffsetsCommitted", "OffsetsNotCommitted",
+                                    "waiting for the consumer group to assign partitions")
+        if state.connected is None:
+            conditions.mark_unknown("ConnectionEstablished", "Connecting",
+                                    f"connecting to {', '.join(spec.bootstrap_servers or [])}")
+        elif state.connected:
+            conditions.mark_true("ConnectionEstablished")
+        else:
+            conditions.mark_false("ConnectionEstablished", "ConnectionFailed",
+                                  f"cannot reach the Kafka brokers: {state.error}")
+        return None
+
+    async def deleted(self, key: str) -> None:
+        self.adapters.remove(key)
+        self.tracker.forget(key)
+
+
+def _plan(obj: KafkaSource, sink: str, dead_letter: str | None) -> KafkaPlan:
+    spec = obj.spec
+    delivery = spec.delivery.dump() if spec.delivery is not None else None
+    overrides = spec.ce_overrides.extensions if spec.ce_overrides is not None else None
+    return KafkaPlan(
+        uid=obj.metadata.uid or "", namespace=obj.namespace, name=obj.name,
+        servers=tuple(s.strip() for s in spec.bootstrap_servers or []),
+        topics=tuple(spec.topics or []), group=spec.consumer_group or "",
+        initial_offset=spec.initial_offset or "latest", consumers=spec.consumers or 1,
+        sink=sink, dead_letter=dead_letter, policy=RetryPolicy.from_spec(delivery),
+        key_type=(obj.metadata.annotations or {}).get(KEY_TYPE_ANNOTATION, "string"),
+        overrides=tuple(sorted((overrides or {}).items())))
+
+
+def add_kafka_source(client: Client, manager: Manager) -> KafkaAdapters:
+    """Run KafkaSources in ``manager``; the caller stops the returned adapters last."""
+    adapters = KafkaAdapters(manager.clock)
+    controller = manager.add(KafkaSourceReconciler(client, adapters, manager.clock))
+    adapters.notify = controller.enqueue
+    return adapters
