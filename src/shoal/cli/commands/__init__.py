@@ -28,6 +28,7 @@ from shoal.cli.commands import (
     revision,
     route,
     service,
+    source,
     subscription,
     trigger,
 )
@@ -53,4 +54,5 @@ GROUPS: tuple[Register, ...] = (
     eventtype.register,
     event.register,
     filter.register,
+    source.register,
 )
