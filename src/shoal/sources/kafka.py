@@ -27,7 +27,7 @@ import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Protocol
 
 from aiokafka import AIOKafkaConsumer  # type: ignore[import-untyped]
 from aiokafka.errors import KafkaError  # type: ignore[import-untyped]
@@ -258,10 +258,20 @@ class KafkaAdapters:
         await self._http.close()
 
 
+class Adapters(Protocol):
+    """What the reconciler needs of the adapters (``KafkaAdapters``, or a fake in tests)."""
+
+    def state(self, key: str) -> AdapterState: ...
+
+    def apply(self, key: str, plan: KafkaPlan) -> None: ...
+
+    def remove(self, key: str) -> None: ...
+
+
 class KafkaSourceReconciler(ModelReconciler[KafkaSource]):
     rt = KAFKA_SOURCES
 
-    def __init__(self, client: Client, adapters: KafkaAdapters,
+    def __init__(self, client: Client, adapters: Adapters,
                  clock: Clock | None = None) -> None:
         catalog = default_catalog()
         self.tracker: Tracker
