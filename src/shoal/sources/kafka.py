@@ -31,7 +31,6 @@ from typing import Any, Protocol
 
 from aiokafka import AIOKafkaConsumer  # type: ignore[import-untyped]
 from aiokafka.errors import KafkaError  # type: ignore[import-untyped]
-from aiokafka.structs import TopicPartition  # type: ignore[import-untyped]
 
 from shoal.api.catalog import default_catalog
 from shoal.api.sources.base import CloudEventAttributes
@@ -67,6 +66,8 @@ RECONNECT_MAX = 30.0
 STOP_GRACE = 5.0
 
 Notify = Callable[[str], None]
+ConsumerFactory = Callable[["KafkaPlan", int], Any]
+"""Makes the aiokafka consumer of member ``index`` of a plan (a fake one in tests)."""
 
 
 @dataclass(frozen=True)
@@ -104,18 +105,28 @@ class AdapterState:
     members: int = 0
 
 
+def kafka_consumer(plan: KafkaPlan, index: int) -> Any:
+    """An aiokafka consumer in the plan's group that commits only when told to."""
+    return AIOKafkaConsumer(
+        bootstrap_servers=list(plan.servers), group_id=plan.group,
+        client_id=f"shoal-kafkasource-{plan.namespace}-{plan.name}-{index}",
+        auto_offset_reset=plan.initial_offset, enable_auto_commit=False)
+
+
 class KafkaAdapter:
     """The consumer-group members of one KafkaSource, delivering to its sink."""
 
     def __init__(self, key: str, plan: KafkaPlan, deliverer: Deliverer, notify: Notify,
-                 clock: Clock) -> None:
+                 clock: Clock, make_consumer: ConsumerFactory = kafka_consumer) -> None:
         self.key = key
+        self.make_consumer = make_consumer
         self.plan = plan
         self.deliverer = deliverer
         self.notify = notify
         self.clock = clock
         self.state = AdapterState()
         self._stopping = False
+        self._stopped = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._joined: set[int] = set()
 
@@ -126,6 +137,7 @@ class KafkaAdapter:
     async def stop(self, grace: float = STOP_GRACE) -> None:
         """Let deliveries in flight end (within ``grace`` seconds), then cancel the rest."""
         self._stopping = True
+        self._stopped.set()
         if not self._tasks:
             return
         _, pending = await asyncio.wait(self._tasks, timeout=grace)
@@ -142,14 +154,10 @@ class KafkaAdapter:
     async def _member(self, index: int) -> None:
         delay = RECONNECT_MIN
         while not self._stopping:
-            plan = self.plan
-            consumer = AIOKafkaConsumer(
-                bootstrap_servers=list(plan.servers), group_id=plan.group,
-                client_id=f"shoal-kafkasource-{plan.namespace}-{plan.name}-{index}",
-                auto_offset_reset=plan.initial_offset, enable_auto_commit=False)
+            consumer = self.make_consumer(self.plan, index)
             try:
                 await consumer.start()
-                consumer.subscribe(list(plan.topics))
+                consumer.subscribe(list(self.plan.topics))
                 self._report(connected=True, error="",
                              members=self.state.members + 1)
                 delay = RECONNECT_MIN
@@ -168,8 +176,18 @@ class KafkaAdapter:
                     await consumer.stop()
             if self._stopping:
                 return
-            await self.clock.sleep(delay)
+            await self._pause(delay)
             delay = min(delay * 2, RECONNECT_MAX)
+
+    async def _pause(self, seconds: float) -> None:
+        """Sleep on the clock between attempts to connect, but not past ``stop``."""
+        sleep = asyncio.ensure_future(self.clock.sleep(seconds))
+        stopped = asyncio.ensure_future(self._stopped.wait())
+        try:
+            await asyncio.wait((sleep, stopped), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            sleep.cancel()
+            stopped.cancel()
 
     async def _consume(self, index: int, consumer: Any) -> None:
         initialized: set[Any] = set()
@@ -209,7 +227,7 @@ class KafkaAdapter:
                 log.warning("kafkasource %s: %s dropped after %d attempts: %s", self.key,
                             event.id, result.attempts, result.error)
             try:
-                await consumer.commit({TopicPartition(tp.topic, tp.partition): record.offset + 1})
+                await consumer.commit({tp: record.offset + 1})
             except KafkaError as exc:  # revoked in a rebalance: its new owner sends it again
                 log.warning("kafkasource %s: commit of %s failed: %s", self.key, event.id, exc)
                 return
@@ -218,8 +236,10 @@ class KafkaAdapter:
 class KafkaAdapters:
     """One adapter per KafkaSource key, kept in step with the plans the reconciler makes."""
 
-    def __init__(self, clock: Clock | None = None) -> None:
+    def __init__(self, clock: Clock | None = None,
+                 make_consumer: ConsumerFactory = kafka_consumer) -> None:
         self.clock: Clock = clock or SystemClock()
+        self.make_consumer = make_consumer
         self.notify: Notify = lambda key: None
         self._http = HTTPClient()
         self._deliverer = Deliverer(self._http, self.clock)
@@ -237,7 +257,8 @@ class KafkaAdapters:
             return
         if current is not None:
             self._retire(current)
-        adapter = KafkaAdapter(key, plan, self._deliverer, lambda k: self.notify(k), self.clock)
+        adapter = KafkaAdapter(key, plan, self._deliverer, lambda k: self.notify(k), self.clock,
+                               self.make_consumer)
         self._adapters[key] = adapter
         adapter.start()
 
