@@ -118,14 +118,17 @@ async def test_required_flags_are_named(shoal: Run) -> None:
     assert "--servers" in err and "--topics" in err
 
 
-async def test_tls_is_refused_by_the_server(client: RestClient) -> None:
+async def test_the_server_names_every_bad_field(client: RestClient) -> None:
     body = {"apiVersion": KAFKA_SOURCES.api_version, "kind": "KafkaSource",
             "metadata": {"name": "tls", "namespace": "default"},
-            "spec": {"bootstrapServers": ["127.0.0.1:9093"], "topics": ["t"],
+            "spec": {"bootstrapServers": ["127.0.0.1:9093"], "initialOffset": "newest",
                      "sink": {"uri": "http://127.0.0.1:9/"},
                      "net": {"tls": {"enable": True}}}}
-    with pytest.raises(Invalid, match=r"spec\.net\.tls\.enable"):
+    with pytest.raises(Invalid) as caught:
         await client.create(KAFKA_SOURCES, body)
+    message = str(caught.value)
+    for field in ("spec.topics", "spec.initialOffset", "spec.net.tls.enable"):
+        assert field in message
 
 
 async def test_an_update_without_changes_is_an_error(shoal: Run) -> None:

@@ -236,7 +236,7 @@ def describe_text(source: Obj, events: list[Obj], now: datetime) -> str:
     }
     extensions = (spec.get("ceOverrides") or {}).get("extensions")
     if extensions:
-        summary["ceOverrides"] = {"extensions": extensions}
+        summary["cloudEventOverrides"] = {"extensions": extensions}
     if spec.get("delivery"):
         summary["delivery"] = spec["delivery"]
     lines = header(source) + fields(summary, 0) + conditions(status, now)
