@@ -12,7 +12,8 @@ The adapter runs ``spec.consumers`` members of the consumer group ``spec.consume
 with aiokafka. When a member is first assigned a partition the group has no offset for, it
 commits the position ``spec.initialOffset`` gives (as Knative's controller does), so a
 record produced after the source is Ready is never skipped, even across a restart. It then
-delivers each partition's records in order (partitions in parallel), each converted by
+delivers each partition's records in order (partitions in parallel; with ``ordering:
+unordered`` a batch of a partition's records at once), each converted by
 ``kafka_events.to_event`` and sent with the source's ``delivery`` options (retries, backoff,
 dead-letter sink; ``shoal.eventing.delivery``), and commits a record's offset only once its
 delivery has ended: delivered, dead-lettered, or (as Knative) given up on after the last
@@ -37,6 +38,7 @@ from shoal.api.sources.base import CloudEventAttributes
 from shoal.api.sources.kafka import (
     EVENT_TYPE,
     KEY_TYPE_ANNOTATION,
+    UNORDERED,
     KafkaSource,
     KafkaSourceStatus,
     event_source,
@@ -87,12 +89,13 @@ class KafkaPlan:
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     key_type: str = "string"
     overrides: tuple[tuple[str, str], ...] = ()
+    ordered: bool = True
 
     def same_consumer(self, other: KafkaPlan) -> bool:
         """Whether ``other`` can be served by the same consumers (only delivery differs)."""
         return replace(other, sink=self.sink, dead_letter=self.dead_letter,
                        policy=self.policy, key_type=self.key_type,
-                       overrides=self.overrides) == self
+                       overrides=self.overrides, ordered=self.ordered) == self
 
 
 @dataclass(frozen=True)
@@ -213,24 +216,40 @@ class KafkaAdapter:
         await consumer.commit({tp: start})
 
     async def _partition(self, consumer: Any, tp: Any, records: list[Any]) -> None:
+        """Ordered: one record at a time, each committed once its delivery ended.
+        Unordered: the batch's records at once, committed together when all ended."""
+        if not self.plan.ordered:
+            if not self._stopping:
+                await asyncio.gather(*(self._deliver(record) for record in records))
+                await self._commit(consumer, tp, records[-1].offset + 1)
+            return
         for record in records:
             if self._stopping:
                 return
-            plan = self.plan
-            event = to_event(
-                KafkaRecord(record.topic, record.partition, record.offset, record.timestamp,
-                            record.key, record.value, tuple(record.headers or ())),
-                plan.namespace, plan.name, plan.key_type, dict(plan.overrides))
-            result = await self.deliverer.deliver(event, plan.sink, plan.policy,
-                                                  dead_letter=plan.dead_letter)
-            if not result.delivered and not result.dead_lettered:
-                log.warning("kafkasource %s: %s dropped after %d attempts: %s", self.key,
-                            event.id, result.attempts, result.error)
-            try:
-                await consumer.commit({tp: record.offset + 1})
-            except KafkaError as exc:  # revoked in a rebalance: its new owner sends it again
-                log.warning("kafkasource %s: commit of %s failed: %s", self.key, event.id, exc)
+            await self._deliver(record)
+            if not await self._commit(consumer, tp, record.offset + 1):
                 return
+
+    async def _deliver(self, record: Any) -> None:
+        plan = self.plan
+        event = to_event(
+            KafkaRecord(record.topic, record.partition, record.offset, record.timestamp,
+                        record.key, record.value, tuple(record.headers or ())),
+            plan.namespace, plan.name, plan.key_type, dict(plan.overrides))
+        result = await self.deliverer.deliver(event, plan.sink, plan.policy,
+                                              dead_letter=plan.dead_letter)
+        if not result.delivered and not result.dead_lettered:
+            log.warning("kafkasource %s: %s dropped after %d attempts: %s", self.key,
+                        event.id, result.attempts, result.error)
+
+    async def _commit(self, consumer: Any, tp: Any, offset: int) -> bool:
+        try:
+            await consumer.commit({tp: offset})
+        except KafkaError as exc:  # revoked in a rebalance: its new owner sends it again
+            log.warning("kafkasource %s: commit of %s at %d failed: %s", self.key, tp, offset,
+                        exc)
+            return False
+        return True
 
 
 class KafkaAdapters:
@@ -368,7 +387,8 @@ def _plan(obj: KafkaSource, sink: str, dead_letter: str | None) -> KafkaPlan:
         initial_offset=spec.initial_offset or "latest", consumers=spec.consumers or 1,
         sink=sink, dead_letter=dead_letter, policy=RetryPolicy.from_spec(delivery),
         key_type=(obj.metadata.annotations or {}).get(KEY_TYPE_ANNOTATION, "string"),
-        overrides=tuple(sorted((overrides or {}).items())))
+        overrides=tuple(sorted((overrides or {}).items())),
+        ordered=spec.ordering != UNORDERED)
 
 
 def add_kafka_source(client: Client, manager: Manager) -> KafkaAdapters:

@@ -177,3 +177,14 @@ async def test_each_member_gets_its_own_consumer() -> None:
     assert adapter.state.members == plan_consumers
     await adapter.stop()
     assert sorted(made) == list(range(plan_consumers))
+
+
+async def test_unordered_sends_a_batch_at_once_and_commits_it_once() -> None:
+    journal: list[str] = []
+    consumer = FakeConsumer(journal, [[Record(0, b"a"), Record(1, b"b"), Record(2, b"c")]],
+                            committed_offset=0)
+    await run(consumer, journal, [], replace(PLAN, ordered=False))
+    posts = sorted(entry for entry in journal if entry.startswith("post"))
+    assert posts == [f"post partition:0/offset:{i} 200" for i in range(3)]
+    assert [entry for entry in journal if entry.startswith("commit")] == ["commit 3"]
+    assert journal.index("commit 3") > max(journal.index(p) for p in posts)

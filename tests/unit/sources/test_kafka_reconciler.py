@@ -129,6 +129,13 @@ async def test_delivery_key_type_and_overrides_reach_the_plan() -> None:
     assert plan.dead_letter == "http://127.0.0.1:10/"
     assert plan.key_type == "int"
     assert plan.overrides == (("a", "1"), ("b", "2"))
+    assert plan.ordered
+
+
+async def test_unordered_reaches_the_plan() -> None:
+    adapters = FakeAdapters()
+    await reconcile(FakeClient(), adapters, ordering="unordered")
+    assert not adapters.plans[KEY].ordered
 
 
 def test_only_a_change_of_delivery_keeps_the_consumers() -> None:
