@@ -19,6 +19,7 @@ from tests.e2e.kafka_harness import UNAVAILABLE, Tansu, free_port, tansu_binary
 from tests.integration.eventing_harness import Sink
 
 from shoal.api.catalog import default_catalog
+from shoal.cli.main import main
 from shoal.client.rest import RestClient
 from shoal.eventing.event import CloudEvent
 from shoal.testing import ShoalProcess
@@ -247,5 +248,28 @@ async def test_a_restart_mid_stream_loses_nothing_and_repeats_nothing_committed(
         assert all(offset >= mark for offset in after), "a committed record came again"
         assert len(seen) == total, "a graceful stop lets deliveries in flight end and commit"
         assert await committed(tansu, "stream-group", "stream", total) == total
+    finally:
+        await sink.stop()
+
+
+async def test_the_cli_runs_a_kafka_source(tansu: Tansu, shoal: ShoalProcess,
+                                           tmp_path: Path) -> None:
+    def cli(*argv: str) -> int:
+        return main([*argv, "--server", shoal.url, "--data-dir", str(tmp_path / "cli")])
+
+    sink = await Sink().start()
+    try:
+        await tansu.create_topic("cli")
+        assert await asyncio.to_thread(
+            cli, "source", "kafka", "create", "cli", "--servers", tansu.bootstrap,
+            "--topics", "cli", "--sink", sink.url, "--ce-override", "via=cli") == 0
+        async with RestClient(shoal.url) as rest:
+            await wait_for(rest, "cli", lambda o: ready(o) == "True")
+            await tansu.produce("cli", [(b"k", b"hello", [])])
+            (event,) = await sink.wait_for(1, timeout=30)
+            assert (event.type, event.attributes["via"], event.data) == (
+                "dev.knative.kafka.event", "cli", b"hello")
+            assert await asyncio.to_thread(cli, "source", "kafka", "delete", "cli") == 0
+            assert (await rest.list(KAFKA_SOURCES, "default")).items == []
     finally:
         await sink.stop()
