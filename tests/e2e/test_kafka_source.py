@@ -205,6 +205,19 @@ async def test_unreachable_brokers_make_the_source_not_ready(rest: RestClient) -
     assert conditions["SinkProvided"]["status"] == "True"
 
 
+async def test_brokers_lost_later_make_it_not_ready_until_they_return(
+        tansu: Tansu, rest: RestClient) -> None:
+    await tansu.create_topic("fragile")
+    await create_ready(rest, kafka_source("fragile", tansu.bootstrap, ["fragile"],
+                                          "http://127.0.0.1:9/"))
+    tansu.stop()
+    source = await wait_for(rest, "fragile", lambda o: ready(o) == "False")
+    conditions = {c["type"]: c for c in source["status"]["conditions"]}
+    assert conditions["Ready"]["reason"] == "ConnectionFailed"
+    tansu.start()  # the same port, a new (empty) broker
+    await wait_for(rest, "fragile", lambda o: ready(o) == "True")
+
+
 async def test_a_sink_that_does_not_resolve_is_reported(rest: RestClient) -> None:
     body = kafka_source("nosink", "127.0.0.1:9", ["t"], "")
     body["spec"]["sink"] = {"ref": {"apiVersion": "serving.knative.dev/v1", "kind": "Service",

@@ -18,7 +18,9 @@ unordered`` a batch of a partition's records at once), each converted by
 dead-letter sink; ``shoal.eventing.delivery``), and commits a record's offset only once its
 delivery has ended: delivered, dead-lettered, or (as Knative) given up on after the last
 retry when there is no dead-letter sink. A restart therefore starts at the first record
-whose delivery had not ended: nothing acknowledged is sent again, nothing is lost.
+whose delivery had not ended: nothing acknowledged is sent again, nothing is lost. Every
+few seconds a consumer asks the brokers for metadata, since aiokafka goes on polling
+quietly when they go away; the answer is the ``ConnectionEstablished`` condition.
 """
 
 from __future__ import annotations
@@ -66,6 +68,8 @@ BATCH = 100
 RECONNECT_MIN = 1.0
 RECONNECT_MAX = 30.0
 STOP_GRACE = 5.0
+HEALTH_EVERY = 5.0
+HEALTH_TIMEOUT = 5.0
 
 Notify = Callable[[str], None]
 ConsumerFactory = Callable[["KafkaPlan", int], Any]
@@ -194,7 +198,11 @@ class KafkaAdapter:
 
     async def _consume(self, index: int, consumer: Any) -> None:
         initialized: set[Any] = set()
+        next_check = self.clock.monotonic() + HEALTH_EVERY
         while not self._stopping:
+            if self.clock.monotonic() >= next_check:
+                await self._check_brokers(consumer)
+                next_check = self.clock.monotonic() + HEALTH_EVERY
             batch = await consumer.getmany(timeout_ms=POLL_MS, max_records=BATCH)
             assignment = set(consumer.assignment())
             initialized &= assignment
@@ -206,6 +214,19 @@ class KafkaAdapter:
                 self._report(initial_offsets_committed=True)
             await asyncio.gather(*(self._partition(consumer, tp, records)
                                    for tp, records in batch.items()))
+
+    async def _check_brokers(self, consumer: Any) -> None:
+        """A consumer goes on polling quietly when its brokers go away; ask them for the
+        cluster's metadata to tell, and report the answer (aiokafka reconnects by itself)."""
+        try:
+            async with asyncio.timeout(HEALTH_TIMEOUT):
+                await consumer.topics()
+        except KafkaError as exc:
+            self._report(connected=False, error=str(exc) or type(exc).__name__)
+        except TimeoutError:
+            self._report(connected=False, error=f"no answer within {HEALTH_TIMEOUT:g}s")
+        else:
+            self._report(connected=True, error="")
 
     @staticmethod
     async def _commit_initial(consumer: Any, tp: Any, records: list[Any] | None) -> None:

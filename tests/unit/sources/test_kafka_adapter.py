@@ -12,10 +12,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from aiokafka.errors import KafkaConnectionError  # type: ignore[import-untyped]
+from aiokafka.errors import KafkaConnectionError, KafkaError  # type: ignore[import-untyped]
 from aiokafka.structs import TopicPartition  # type: ignore[import-untyped]
 
-from shoal.controllers.clock import SystemClock
+from shoal.controllers.clock import FakeClock, SystemClock
 from shoal.eventing.backoff import RetryPolicy
 from shoal.eventing.delivery import Deliverer
 from shoal.eventing.httpclient import HTTPClient
@@ -43,6 +43,7 @@ class FakeConsumer:
     batches: list[list[Record]]
     committed_offset: int | None = None
     unreachable: bool = False
+    brokers_gone: bool = False
     drained: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def start(self) -> None:
@@ -55,9 +56,14 @@ class FakeConsumer:
     async def getmany(self, timeout_ms: int, max_records: int) -> dict[Any, list[Record]]:
         if not self.batches:
             self.drained.set()
-            await asyncio.sleep(timeout_ms / 1000)
+            await asyncio.sleep(min(timeout_ms / 1000, 0.01))
             return {}
         return {TP: self.batches.pop(0)}
+
+    async def topics(self) -> set[str]:
+        if self.brokers_gone:
+            raise KafkaError("Unable to get cluster metadata over all known brokers")
+        return {"orders"}
 
     def assignment(self) -> frozenset[Any]:
         return frozenset({TP})
@@ -188,3 +194,32 @@ async def test_unordered_sends_a_batch_at_once_and_commits_it_once() -> None:
     assert posts == [f"post partition:0/offset:{i} 200" for i in range(3)]
     assert [entry for entry in journal if entry.startswith("commit")] == ["commit 3"]
     assert journal.index("commit 3") > max(journal.index(p) for p in posts)
+
+
+async def test_brokers_that_go_away_later_are_reported_and_their_return_too() -> None:
+    journal: list[str] = []
+    consumer = FakeConsumer(journal, [], committed_offset=0)
+    clock = FakeClock()
+    adapter = KafkaAdapter("default/orders", PLAN, Deliverer(FakeHTTP(journal, []), clock),
+                           lambda key: None, clock, lambda plan, index: consumer)
+    adapter.start()
+    try:
+        await asyncio.wait_for(consumer.drained.wait(), 10)
+        assert adapter.state.connected is True
+        consumer.brokers_gone = True
+        await until(clock, lambda: adapter.state.connected is False)
+        assert "cluster metadata" in adapter.state.error
+        consumer.brokers_gone = False
+        await until(clock, lambda: adapter.state.connected is True)
+    finally:
+        await adapter.stop()
+
+
+async def until(clock: FakeClock, done: Any) -> None:
+    """Advance the clock past the broker check until ``done()`` (a bounded number of times)."""
+    for _ in range(50):
+        if done():
+            return
+        await clock.advance(1.0)
+        await asyncio.sleep(0.02)  # the fake consumer's poll runs on the loop's own time
+    raise AssertionError("the adapter did not notice")
