@@ -19,7 +19,7 @@ from shoal.controllers.clock import FakeClock, SystemClock
 from shoal.eventing.backoff import RetryPolicy
 from shoal.eventing.delivery import Deliverer
 from shoal.eventing.httpclient import HTTPClient
-from shoal.sources.kafka import KafkaAdapter, KafkaPlan
+from shoal.sources.kafka_adapter import KafkaAdapter, KafkaPlan
 
 TP = TopicPartition("orders", 0)
 PLAN = KafkaPlan("uid", "default", "orders", ("127.0.0.1:9092",), ("orders",), "g",

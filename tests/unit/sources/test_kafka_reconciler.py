@@ -13,7 +13,8 @@ from tests.unit.controllers.fakeclient import FakeClient
 
 from shoal.api.catalog import default_catalog
 from shoal.eventing.backoff import RetryPolicy
-from shoal.sources.kafka import AdapterState, KafkaPlan, KafkaSourceReconciler
+from shoal.sources.kafka import KafkaSourceReconciler
+from shoal.sources.kafka_adapter import AdapterState, KafkaPlan
 
 CATALOG = default_catalog()
 KAFKA_SOURCES = CATALOG.require("kafkasources")
