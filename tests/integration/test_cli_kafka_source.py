@@ -137,3 +137,13 @@ async def test_an_update_without_changes_is_an_error(shoal: Run) -> None:
     code, _, err = await shoal("source", "kafka", "update", "g")
     assert code == 1
     assert "nothing to update" in err
+
+
+async def test_get_shows_knatives_columns(shoal: Run) -> None:
+    await shoal("source", "kafka", "create", "cols", "--servers", "127.0.0.1:9092",
+                "--topics", "a,b", "--sink", "http://127.0.0.1:9/")
+    code, out, _ = await shoal("get", "kafkasources")
+    assert code == 0
+    head, row = out.splitlines()
+    assert head.split() == ["NAME", "TOPICS", "BOOTSTRAPSERVERS", "READY", "REASON", "AGE"]
+    assert row.split()[:3] == ["cols", '["a","b"]', '["127.0.0.1:9092"]']
