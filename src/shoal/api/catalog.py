@@ -6,6 +6,7 @@ from collections.abc import Iterable, Iterator
 from functools import cache
 
 from shoal.api import core, eventing, flows, messaging, serving, sources
+from shoal.api.sources import kafka as kafka_source
 from shoal.api.types import ResourceType
 
 
@@ -59,4 +60,4 @@ class Catalog:
 @cache
 def default_catalog() -> Catalog:
     return Catalog((*core.TYPES, *serving.TYPES, *eventing.TYPES, *messaging.TYPES,
-                    *flows.TYPES, *sources.TYPES))
+                    *flows.TYPES, *sources.TYPES, *kafka_source.TYPES))

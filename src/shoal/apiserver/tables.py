@@ -9,6 +9,7 @@ CRDs' ``additionalPrinterColumns`` use: ``.a.b``, ``[0]``, ``['dotted.key']`` an
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -135,8 +136,8 @@ def cell(col: PrinterColumn, obj: Obj, now: datetime) -> Any:
         return f"{str(value.get('kind', '')).lower()}/{value.get('name', '')}"
     if col.type in ("integer", "number", "boolean"):
         return value
-    if isinstance(value, dict | list):
-        return str(value)
+    if isinstance(value, dict | list):  # as Kubernetes prints them: ["a","b"]
+        return json.dumps(value, separators=(",", ":"))
     return value if isinstance(value, str) else str(value)
 
 

@@ -1,5 +1,5 @@
-"""Event sources: Knative's PingSource, ApiServerSource, ContainerSource, SinkBinding, and
-NatsSource for a NATS server.
+"""Event sources: Knative's PingSource, ApiServerSource, ContainerSource, SinkBinding, , and
+NatsSource and KafkaSource for external systems.
 
 Each module holds one kind's adapter (what runs between reconciles) and its reconciler:
 
@@ -10,6 +10,7 @@ Each module holds one kind's adapter (what runs between reconciles) and its reco
     sinkbinding  the SinkBinding reconciler: K_SINK in its subjects' containers
     container    the ContainerSource reconciler: one instance in a serving runtime
     nats         NatsSources (subscriptions to NATS subjects) and the NatsSource reconciler
+    kafka*       KafkaSource: record to event, the consumer-group adapter, the reconciler
     plane        SourcesPlane: the adapters and reconcilers ``shoal up`` runs
 
 This layer sits above ``shoal.eventing`` (delivery) and ``shoal.serving`` (runtimes) and

@@ -1,9 +1,9 @@
 """The sources of ``shoal up``: the in-process adapters and the reconcilers wired to them.
 
 ``SourcesPlane`` owns what runs for the sources between reconciles: the ping scheduler, the
-ApiServerSource adapters and the sender they share, the NatsSource subscriptions;
-ContainerSources run in the serving plane's runtimes, and a change of one of their
-instances brings the source back.
+ApiServerSource adapters and the sender they share, the NatsSource subscriptions and the
+KafkaSource consumers; ContainerSources run in the serving plane's runtimes, and a change
+of one of their instances brings the source back.
 ``add_reconcilers`` adds one reconciler per source kind to the controller manager;
 ``stop`` (after the manager has stopped) ends every schedule and watch, letting events in
 flight finish within a grace period.
@@ -24,6 +24,8 @@ from shoal.serving.plane import ServingPlane
 from shoal.sources.apiserver import ApiServerAdapters, ApiServerSourceReconciler
 from shoal.sources.base import Sender
 from shoal.sources.container import ContainerSourceReconciler, source_key
+from shoal.sources.kafka import add_kafka_source
+from shoal.sources.kafka_adapter import KafkaAdapters
 from shoal.sources.nats import NatsSources
 from shoal.sources.ping import PingScheduler, PingSourceReconciler
 from shoal.sources.sinkbinding import SinkBindingReconciler
@@ -39,6 +41,7 @@ class SourcesPlane:
         self.scheduler = PingScheduler(self.clock, self.sender.send)
         self.apiserver = ApiServerAdapters(client, api_url, self.clock, self.sender.send)
         self.nats = NatsSources(client, self.clock)
+        self.kafka: KafkaAdapters | None = None
 
     def add_reconcilers(self, manager: Manager) -> None:
         """Add a reconciler per source kind, wired to this plane, to ``manager``."""
@@ -51,6 +54,7 @@ class SourcesPlane:
         tracker, resolver = tracked_resolver(self.client, catalog, manager.clock)
         manager.add(SinkBindingReconciler(self.client, manager.informers, resolver, tracker))
         manager.add(self.nats.reconciler)
+        self.kafka = add_kafka_source(self.client, manager)
         if self.serving is not None:
             tracker, resolver = tracked_resolver(self.client, catalog, manager.clock)
             containers = manager.add(ContainerSourceReconciler(
@@ -62,6 +66,8 @@ class SourcesPlane:
         await self.scheduler.close()
         await self.apiserver.close()
         await self.nats.stop()
+        if self.kafka is not None:
+            await self.kafka.stop()
         await self.sender.close()
 
 

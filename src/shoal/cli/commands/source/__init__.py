@@ -1,7 +1,7 @@
 """``shoal source``: kn's source verbs, one subgroup per kind, and a list over every kind.
 
 ``KINDS`` holds one module per kind (``ping``, ``apiserver``, ``container``, ``binding``,
-``nats``);
+``nats``, ``kafka``);
 each has ``register(kinds, parents)`` and builds its verbs with ``verbs.register_kind``. A
 new source kind is a new module added to ``KINDS``. ``shoal source list`` shows every
 source in the catalog: the kinds of ``sources.knative.dev`` and any other kind whose spec
@@ -15,20 +15,21 @@ import argparse
 from shoal.api.catalog import default_catalog
 from shoal.api.types import ResourceType
 from shoal.cli.commands.broker import print_document, table_lines
-from shoal.cli.commands.source import apiserver, binding, container, nats, ping
+from shoal.cli.commands.source import apiserver, binding, container, kafka, nats, ping
 from shoal.cli.commands.source.verbs import sink_cell
 from shoal.cli.context import Subcommands, add_namespace_options, api_command, namespace
 from shoal.cli.printers import as_list, typed
 from shoal.client.base import Obj
 from shoal.client.rest import RestClient
 
-KINDS = (ping, apiserver, container, binding, nats)
+KINDS = (ping, apiserver, container, binding, nats, kafka)
 SOURCES_GROUP = "sources.knative.dev"
 
 
 def register(commands: Subcommands, parents: list[argparse.ArgumentParser]) -> None:
     group = commands.add_parser(
-        "source", help="manage event sources (ping, apiserver, container, binding, nats, list)",
+        "source",
+        help="manage event sources (ping, apiserver, container, binding, nats, kafka, list)",
         description="Manage event sources: programs and schedules that send events to a sink.")
     kinds = group.add_subparsers(dest="kind", metavar="KIND", required=True)
     for module in KINDS:
