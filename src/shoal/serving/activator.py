@@ -15,7 +15,8 @@ instance for each request (``acquire``) and gives the slot back when the respons
   available instance for limits up to 3, round robin among free ones otherwise.
 - With the activator out of the path, requests go round robin to the instances, and each
   instance queues at most 10 × ``containerConcurrency`` of its own; beyond that, 503.
-- A request for a revision with no ready instance pokes the autoscaler at once.
+- A request that has to wait — the revision has no ready instance, or none with a free
+  slot — pokes the autoscaler at once.
 - ``drain`` takes an instance out of rotation and waits for its requests to finish, so
   scaling in drops nothing.
 
@@ -248,6 +249,8 @@ class RevisionBackend:
                 return chosen.address
             if len(chosen.queue) < INSTANCE_QUEUE_FACTOR * cc:
                 chosen.queue.append(waiter)
+                if self.poke is not None:
+                    self.poke(self.key)
                 return None
             self.stats.end(now)
             raise Overloaded
@@ -259,8 +262,8 @@ class RevisionBackend:
             self.stats.end(now)
             raise Overloaded
         self.waiting.append(waiter)
-        if not self.order and self.poke is not None:
-            self.poke(self.key)
+        if self.poke is not None:
+            self.poke(self.key)  # demand the instances cannot take: the autoscaler acts now
         return None
 
     def release(self, address: str, now: float) -> None:

@@ -13,6 +13,9 @@ number of instances to run, with Knative's rules around it:
 - a revision stuck activating for longer than its progress deadline goes back to zero;
 - a request for a revision at zero pokes the autoscaler, which scales it to
   ``activation-scale`` (at least one) at once instead of waiting for the next tick;
+- a request that must wait because every ready instance is full pokes it too: the
+  revision scales up at once to the demand in flight (in panic mode, bounded by the
+  scale-up rate and max-scale) — Knative would see the same demand a tick or two later;
 - the activator stays in the request path while the excess burst capacity is negative
   or the revision is at zero.
 
@@ -25,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -109,6 +113,24 @@ class RevisionScale:
         target = max(1, self.spec.activation_scale)
         self.scale = self.want = self.bounds.apply(target)
         self.refresh(now, self.ready)
+        return True
+
+    def burst(self, now: float, inflight: int, ready: int) -> bool:
+        """Requests wait that the ready instances cannot take: scale up to the demand in
+        flight now, in panic mode (so the next ticks do not scale it back down), instead of
+        waiting for the next tick to see it in the panic window."""
+        spec = self.spec
+        if self.scale == 0:
+            return False
+        want = math.ceil(inflight / spec.target)
+        want = min(want, math.ceil(spec.max_scale_up_rate * max(1, ready)))
+        want = self.bounds.apply(want)
+        if want <= self.scale:
+            return False
+        self.decider.panic_since = now
+        self.decider.max_panic = max(self.decider.max_panic, want)
+        self.scale = self.want = want
+        self.refresh(now, ready)
         return True
 
     def apply(self, now: float, desired: int) -> None:
@@ -220,10 +242,13 @@ class Autoscaler:
         return state.decision() if state is not None else None
 
     def poke(self, key: str) -> None:
+        """A request waits at the activator: scale from zero, or up to the demand."""
         state = self.revisions.get(key)
         if state is None:
             return
-        if state.poke(self.clock()):
+        now = self.clock()
+        backend = self.activator.backend(key)
+        if state.poke(now) or state.burst(now, backend.stats.inflight, backend.ready):
             self._route(key, state)
             self._changed(key)
 

@@ -130,3 +130,30 @@ def test_the_autoscaler_ticks_pokes_and_puts_the_activator_in_the_path() -> None
 class _Waiter:
     def granted(self, address: str) -> None:
         pass
+
+
+def test_requests_waiting_at_full_instances_scale_up_at_once_in_panic_mode() -> None:
+    state = RevisionScale(SPEC, ScaleBounds(max_scale=5), 0.0)
+    state.refresh(0.5, ready=1)
+    assert state.burst(1.0, inflight=4, ready=1)
+    assert (state.scale, state.decider.panicking) == (4, True)
+    assert not state.burst(1.1, inflight=3, ready=1)  # never down from here
+    assert state.burst(1.2, inflight=9, ready=1) and state.scale == 5  # max-scale caps
+    busy(state, 0, 2, 1.0)
+    state.tick(2.0, ready=5)
+    assert state.scale == 5  # panicking: no scale-down before a stable window passes
+
+
+def test_a_wait_at_a_full_revision_pokes_the_autoscaler() -> None:
+    now = [0.0]
+    activator = Activator(lambda: now[0])
+    changed: list[str] = []
+    autoscaler = Autoscaler(activator, changed.append)
+    autoscaler.update("default/b", SPEC, BOUNDS, ready=1, progress_deadline=600)
+    backend = activator.backend("default/b")
+    backend.configure(1, backend.timeouts)
+    backend.set_endpoints(["127.0.0.1:1"])
+    backend.set_in_path(True)
+    assert backend.acquire(_Waiter(), 0.0) == "127.0.0.1:1"
+    assert backend.acquire(_Waiter(), 0.0) is None  # full: waits, and pokes
+    assert changed == ["default/b"] and autoscaler.revisions["default/b"].scale == 2
