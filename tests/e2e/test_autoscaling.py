@@ -257,3 +257,13 @@ async def test_each_timeout_is_504_or_cuts_the_stream(cluster: Cluster) -> None:
     assert (await cluster.get(idle, "/?stream=5"))[0] == 200  # a write every 0.3 s
     with pytest.raises(aiohttp.ClientPayloadError):  # headers went out: the stream is cut
         await cluster.get(idle, "/?stream=3&pause=2")
+
+
+async def test_an_edit_of_config_autoscaler_reaches_running_revisions(cluster: Cluster) -> None:
+    await cluster.create(ksvc("edited", cluster.process(), {}))
+    async with cluster.http.patch(
+            cluster.shoal.url + CONFIG_AUTOSCALER, data=json.dumps({"data": {"min-scale": "2"}}),
+            headers={"Content-Type": "application/merge-patch+json"}) as resp:
+        assert resp.status == 200
+    grown = await cluster.wait_revision("edited-00001", lambda r: replicas(r) == 2)
+    assert grown["status"]["desiredReplicas"] == 2

@@ -34,7 +34,7 @@ from shoal.api.serving.revision import Revision, RevisionStatus
 from shoal.client.base import Client
 from shoal.controllers.conditions import ConditionSet
 from shoal.controllers.events import EventRecorder
-from shoal.controllers.reconciler import ModelReconciler, ReconcileResult
+from shoal.controllers.reconciler import ModelReconciler, ReconcileResult, Watch
 from shoal.runtime.base import Instance, InstanceSpec, InstanceState, Runtime
 
 REVISIONS = default_catalog().require("revisions")
@@ -42,6 +42,7 @@ CONFIGMAPS = default_catalog().require("configmaps")
 SECRETS = default_catalog().require("secrets")
 REVISION_CONDITIONS = ConditionSet("Ready", ["ContainerHealthy", "ResourcesAvailable"])
 FINALIZER = "revisions.serving.knative.dev"
+SCALING_CONFIG = ("config-autoscaler", "config-deployment", "config-defaults")
 Obj = dict[str, Any]
 Endpoints = Callable[[str, list[str]], None]
 log = logging.getLogger("shoal.controllers.revision")
@@ -113,6 +114,12 @@ class RevisionReconciler(ModelReconciler[Revision]):
         self.clock = clock
         self.draining: dict[str, asyncio.Task[None]] = {}  # instance id -> its drain
         self.scales: dict[str, int] = {}  # revision -> the instances it was last to run
+        # an edit of the autoscaler's or the deployment's config reaches every revision
+        self.watches = (Watch(CONFIGMAPS, self._config_changed, namespace=SERVING_NS),)
+
+    def _config_changed(self, obj: Obj) -> list[str]:
+        name = (obj.get("metadata") or {}).get("name")
+        return list(self.scales) if name in SCALING_CONFIG else []
 
     def _instances(self, key: str) -> list[Instance]:
         return [i for runtime in self.runtimes.values() for i in runtime.list(key)]
