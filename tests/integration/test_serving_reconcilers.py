@@ -123,7 +123,8 @@ async def test_service_creates_children_and_becomes_ready(serving: Serving) -> N
     assert revision["spec"]["containers"][0]["env"] == [{"name": "TARGET", "value": "world"}]
 
     svc = await serving.until(KSVC, "hello", lambda o: any(
-        c["type"] == "RoutesReady" for c in (o.get("status") or {}).get("conditions") or []))
+        c["type"] == "RoutesReady" for c in (o.get("status") or {}).get("conditions") or [])
+        and o["status"].get("latestCreatedRevisionName") is not None)
     assert svc["status"]["latestCreatedRevisionName"] == "hello-00001"
     # deploying is not failing: Ready stays Unknown until the revision is ready
     assert {c["type"]: c["status"] for c in svc["status"]["conditions"]}["Ready"] == "Unknown"
