@@ -19,6 +19,7 @@ from shoal.api.config import SERVING_NS, Config
 from shoal.client.base import Client
 from shoal.controllers.manager import Manager
 from shoal.controllers.serving.configuration import ConfigurationReconciler
+from shoal.controllers.serving.domainmapping import DomainMappingReconciler
 from shoal.controllers.serving.revision import RevisionReconciler
 from shoal.controllers.serving.route import ResolvedRoute, RouteReconciler
 from shoal.controllers.serving.service import ServiceReconciler
@@ -92,6 +93,13 @@ class ServingPlane:
             return False
         return True
 
+    def map_host(self, host: str, namespace: str, route: str | None) -> bool:
+        if route is None:
+            self.table.unmap_host(host, namespace)
+        else:
+            self.table.map_host(host, namespace, route)
+        return True
+
     def add_reconcilers(self, manager: Manager) -> None:
         """Add the serving reconcilers, wired to this plane, to ``manager``."""
         manager.add(ServiceReconciler(self.client))
@@ -99,6 +107,8 @@ class ServingPlane:
         manager.add(RouteReconciler(self.client, Tracker(clock=manager.clock),
                                     domain=lambda: self.config().domain,
                                     gateway_port=self.port, publish=self.publish))
+        manager.add(DomainMappingReconciler(self.client, Tracker(clock=manager.clock),
+                                            gateway_port=self.port, map_host=self.map_host))
         revisions = manager.add(RevisionReconciler(
             self.client, self.runtimes, self.choose, self.config,
             endpoints=self.table.set_endpoints))

@@ -18,6 +18,9 @@ split, per request; on a tag host it goes to the tag's revision; with tag-header
 enabled (Knative's ``tag-header-based-routing`` feature, off by default as in Knative), a
 ``Knative-Serving-Tag`` header naming a tag of the Route does the same, and an unknown
 tag falls back to the split. Endpoints of a revision are taken in turn (round robin).
+
+A DomainMapping adds a host of the user's own (``map_host``): a request for it is served
+as one on the mapped Route's own host, looked up only when no Route claims the host.
 """
 
 from __future__ import annotations
@@ -140,6 +143,7 @@ class RoutingTable:
         self._hosts: dict[str, tuple[Route, _Split, str | None]] = {}
         self._endpoints: dict[str, _Endpoints] = {}
         self._normalized: dict[str, str] = {}  # Host header -> host, for headers seen before
+        self._mapped: dict[str, tuple[str, str]] = {}  # custom host -> (namespace, route)
 
     # -- routes -----------------------------------------------------------------------
 
@@ -185,7 +189,12 @@ class RoutingTable:
             self._normalized[host] = key
         hit = self._hosts.get(key)
         if hit is None:
-            return None
+            mapped = self._mapped.get(key)
+            if mapped is None:
+                return None
+            hit = self._hosts.get(f"{mapped[1]}.{mapped[0]}")
+            if hit is None:
+                return None
         route, split, tag = hit
         if tag is not None:
             return route, route.tags[tag]
@@ -194,6 +203,21 @@ class RoutingTable:
             if revision is not None:
                 return route, revision
         return route, split.pick(self._rng)
+
+    # -- domain mappings --------------------------------------------------------------
+
+    def map_host(self, host: str, namespace: str, route: str) -> None:
+        """Serve ``host`` as the Route ``namespace/route`` (a DomainMapping)."""
+        self._mapped[normalize_host(host)] = (namespace, route)
+
+    def unmap_host(self, host: str, namespace: str) -> None:
+        """Stop serving ``host`` if the mapping of ``namespace`` holds it."""
+        key = normalize_host(host)
+        if key in self._mapped and self._mapped[key][0] == namespace:
+            del self._mapped[key]
+
+    def mapped_hosts(self) -> dict[str, tuple[str, str]]:
+        return dict(self._mapped)
 
     # -- endpoints --------------------------------------------------------------------
 

@@ -122,3 +122,15 @@ def test_endpoints_round_robin() -> None:
     assert table.endpoints("default/hello-1") == ("127.0.0.1:1", "127.0.0.1:2")
     table.set_endpoints("default/hello-1", [])
     assert table.endpoint("default/hello-1") is None
+
+
+def test_a_mapped_host_serves_its_route_split() -> None:
+    table = RoutingTable()
+    table.map_host("My.Example.com", "default", "hello")
+    assert table.lookup("my.example.com") is None  # the Route is not served yet
+    table.update(hello(cluster_local=True))
+    assert revision(table, "my.example.com:8080") == "default/hello-1"
+    table.unmap_host("my.example.com", "other")  # another namespace's mapping: kept
+    assert revision(table, "my.example.com") == "default/hello-1"
+    table.unmap_host("my.example.com", "default")
+    assert table.lookup("my.example.com") is None
