@@ -8,6 +8,7 @@ routing table is a recording fake of the gateway's.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -19,6 +20,7 @@ from shoal.client.inprocess import InProcessClient
 from shoal.controllers.manager import Manager
 from shoal.controllers.serving.configuration import ConfigurationReconciler
 from shoal.controllers.serving.domainmapping import DomainMappingReconciler
+from shoal.controllers.serving.gc import RevisionCollector
 from shoal.controllers.serving.revision import RevisionReconciler
 from shoal.controllers.serving.route import ResolvedRoute, RouteReconciler
 from shoal.controllers.serving.service import ServiceReconciler
@@ -33,6 +35,7 @@ ROUTES = CATALOG.require("routes")
 REVISIONS = CATALOG.require("revisions")
 DOMAIN_MAPPINGS = CATALOG.require("domainmappings")
 NAMESPACES = CATALOG.require("namespaces")
+CONFIGMAPS = CATALOG.require("configmaps")
 
 
 class Serving:
@@ -61,7 +64,8 @@ class Serving:
 
     async def start(self) -> Serving:
         self.manager.add(ServiceReconciler(self.client))
-        self.manager.add(ConfigurationReconciler(self.client))
+        self.manager.add(ConfigurationReconciler(self.client, collector=RevisionCollector(
+            self.client, lambda: self.registry.config)))
         self.manager.add(RouteReconciler(self.client, Tracker(), domain=lambda: "localhost",
                                          gateway_port=8080, publish=self.publish))
         self.manager.add(DomainMappingReconciler(self.client, Tracker(), gateway_port=8080,
@@ -136,7 +140,8 @@ async def test_service_creates_children_and_becomes_ready(serving: Serving) -> N
     assert revision["spec"]["containers"][0]["env"] == [{"name": "TARGET", "value": "world"}]
 
     svc = await serving.until(KSVC, "hello", lambda o: any(
-        c["type"] == "RoutesReady" for c in (o.get("status") or {}).get("conditions") or []))
+        c["type"] == "RoutesReady" for c in (o.get("status") or {}).get("conditions") or [])
+        and o["status"].get("latestCreatedRevisionName"))
     assert svc["status"]["latestCreatedRevisionName"] == "hello-00001"
     # deploying is not failing: Ready stays Unknown until the revision is ready
     assert {c["type"]: c["status"] for c in svc["status"]["conditions"]}["Ready"] == "Unknown"
@@ -267,6 +272,44 @@ async def test_a_domain_is_claimed_by_its_first_mapping(serving: Serving) -> Non
     taken = await serving.until(DOMAIN_MAPPINGS, "my.example.com", lambda o: conditions_of(
         o).get("DomainClaimed", ("",))[0] == "True", namespace="other")
     assert conditions_of(taken)["ReferenceResolved"] == ("False", "ResolveFailed")
+
+
+def serves(revision: str, svc: dict[str, Any]) -> bool:
+    return ready(svc) and svc["status"]["latestReadyRevisionName"] == revision
+
+
+async def test_old_revisions_are_collected(serving: Serving) -> None:
+    gc = await serving.client.get(CONFIGMAPS, "config-gc", "knative-serving")
+    gc["data"] = {"retain-since-create-time": "disabled",
+                  "retain-since-last-active-time": "disabled",
+                  "min-non-active-revisions": "0", "max-non-active-revisions": "3"}
+    await serving.client.update(CONFIGMAPS, gc)
+    body = service()
+    body["spec"]["template"]["metadata"] = {"annotations": {"serving.knative.dev/no-gc": "true"}}
+    await serving.client.create(KSVC, body)  # hello-00001 is kept by its annotation
+    for generation in range(1, 26):
+        name = f"hello-{generation:05d}"
+        await serving.make_ready(name)
+        svc = await serving.until(KSVC, "hello", functools.partial(serves, name))
+        if generation < 25:
+            svc["spec"]["template"] = service(env=f"v{generation}")["spec"]["template"]
+            await serving.client.update(KSVC, svc)
+    latest = await serving.client.get(REVISIONS, "hello-00025", "default")
+    assert latest["metadata"]["labels"]["serving.knative.dev/routingState"] == "active"
+
+    async def names() -> list[str]:
+        listed = await serving.client.list(REVISIONS, "default")
+        return sorted(r["metadata"]["name"] for r in listed.items)
+
+    for _ in range(200):
+        if len(await names()) == 5:
+            break
+        await asyncio.sleep(0.02)
+    assert await names() == ["hello-00001", "hello-00022", "hello-00023", "hello-00024",
+                             "hello-00025"]
+    old = await serving.client.get(REVISIONS, "hello-00024", "default")
+    assert old["metadata"]["labels"]["serving.knative.dev/routingState"] == "reserve"
+    assert "serving.knative.dev/routingStateModified" in old["metadata"]["annotations"]
 
 
 async def test_deleting_the_service_removes_everything(serving: Serving) -> None:

@@ -20,6 +20,7 @@ from shoal.client.base import Client
 from shoal.controllers.manager import Manager
 from shoal.controllers.serving.configuration import ConfigurationReconciler
 from shoal.controllers.serving.domainmapping import DomainMappingReconciler
+from shoal.controllers.serving.gc import RevisionCollector
 from shoal.controllers.serving.revision import RevisionReconciler
 from shoal.controllers.serving.route import ResolvedRoute, RouteReconciler
 from shoal.controllers.serving.service import ServiceReconciler
@@ -103,10 +104,12 @@ class ServingPlane:
     def add_reconcilers(self, manager: Manager) -> None:
         """Add the serving reconcilers, wired to this plane, to ``manager``."""
         manager.add(ServiceReconciler(self.client))
-        manager.add(ConfigurationReconciler(self.client))
+        manager.add(ConfigurationReconciler(self.client, collector=RevisionCollector(
+            self.client, self.config, clock=lambda: manager.clock.now().timestamp())))
         manager.add(RouteReconciler(self.client, Tracker(clock=manager.clock),
                                     domain=lambda: self.config().domain,
-                                    gateway_port=self.port, publish=self.publish))
+                                    gateway_port=self.port, publish=self.publish,
+                                    now=manager.clock.now))
         manager.add(DomainMappingReconciler(self.client, Tracker(clock=manager.clock),
                                             gateway_port=self.port, map_host=self.map_host))
         revisions = manager.add(RevisionReconciler(

@@ -6,13 +6,16 @@ revision). The Route's status lists the resolved split with a URL per tag; its U
 ``localhost``, which every HTTP client on the machine resolves with no DNS set-up).
 Conditions as Knative's: ``AllTrafficAssigned`` (``ConfigurationMissing``,
 ``RevisionMissing`` while a target cannot be resolved), ``IngressReady`` once the routing
-table the gateway serves has the Route, ``CertificateProvisioned`` (no TLS here).
+table the gateway serves has the Route, ``CertificateProvisioned`` (no TLS here). After
+each reconcile the labeller marks the routed revisions ``active`` and the ones no longer
+routed ``reserve`` (``labeler``), which revision garbage collection reads.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from shoal.api.catalog import default_catalog
@@ -22,8 +25,10 @@ from shoal.api.serving import keys
 from shoal.api.serving.route import Route, RouteStatus
 from shoal.api.serving.traffic import TrafficTarget
 from shoal.client.base import Client
+from shoal.controllers.clock import rfc3339
 from shoal.controllers.conditions import ConditionSet
 from shoal.controllers.reconciler import ModelReconciler, ReconcileResult, Watch
+from shoal.controllers.serving.labeler import label_revisions
 from shoal.controllers.serving.resources import host, tag_host
 from shoal.controllers.serving.service import ready_of
 from shoal.controllers.tracker import Reference, Tracker
@@ -55,8 +60,10 @@ class RouteReconciler(ModelReconciler[Route]):
     rt = ROUTES
 
     def __init__(self, client: Client, tracker: Tracker, *, domain: Callable[[], str],
-                 gateway_port: int, publish: Publish | None = None) -> None:
+                 gateway_port: int, publish: Publish | None = None,
+                 now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.client = client
+        self.now = now
         self.tracker = tracker
         self.domain = domain
         self.gateway_port = gateway_port
@@ -68,8 +75,8 @@ class RouteReconciler(ModelReconciler[Route]):
         port = "" if self.gateway_port == 80 else f":{self.gateway_port}"
         return f"http://{hostname}{port}"
 
-    async def _revision_for(self, obj: Route, target: TrafficTarget,
-                            key: str) -> tuple[str | None, str, str, bool]:
+    async def _revision_for(self, obj: Route, target: TrafficTarget, key: str,
+                            routed: set[str]) -> tuple[str | None, str, str, bool]:
         """(revision, reason, message, failed): the revision a target sends traffic to.
 
         As Knative's Route: a target naming nothing that exists, or a failed one, fails
@@ -82,6 +89,9 @@ class RouteReconciler(ModelReconciler[Route]):
             except NotFound:
                 return None, "ConfigurationMissing", (
                     f'Configuration "{name}" referenced in traffic not found.'), True
+            created = (config.get("status") or {}).get("latestCreatedRevisionName")
+            if created and target.latest_revision:
+                routed.add(str(created))  # the labeller's smooth hand-over
             ready = (config.get("status") or {}).get("latestReadyRevisionName")
             if not ready:
                 failed = ready_of(config)[0] == "False"
@@ -102,6 +112,13 @@ class RouteReconciler(ModelReconciler[Route]):
         return name, "", "", False
 
     async def reconcile(self, obj: Route) -> ReconcileResult | None:
+        routed: set[str] = set()
+        result = await self._reconcile(obj, routed)
+        await label_revisions(self.client, obj.namespace, obj.name, routed,
+                              rfc3339(self.now()))
+        return result
+
+    async def _reconcile(self, obj: Route, routed: set[str]) -> ReconcileResult | None:
         key = f"{obj.namespace}/{obj.name}"
         status = obj.status = obj.status or RouteStatus()
         conditions = ROUTE_CONDITIONS.manage(status)
@@ -120,7 +137,8 @@ class RouteReconciler(ModelReconciler[Route]):
         tags: list[tuple[str, str, str]] = []
         missing: tuple[str, str, bool] | None = None
         for target in obj.spec.traffic or []:
-            revision, reason, message, failed = await self._revision_for(obj, target, key)
+            revision, reason, message, failed = await self._revision_for(obj, target, key,
+                                                                         routed)
             if revision is None:
                 if missing is None or (failed and not missing[2]):
                     missing = (reason, message, failed)
@@ -134,6 +152,7 @@ class RouteReconciler(ModelReconciler[Route]):
                 resolved.url = self.url(tag)
                 tags.append((target.tag, tag, revision))
             traffic.append(resolved)
+            routed.add(revision)
             if target.percent:
                 split[revision] = split.get(revision, 0) + target.percent
         if missing is not None:
@@ -162,5 +181,6 @@ class RouteReconciler(ModelReconciler[Route]):
     async def deleted(self, key: str) -> None:
         self.tracker.forget(key)
         namespace, _, name = key.partition("/")
+        await label_revisions(self.client, namespace, name, (), rfc3339(self.now()))
         if self.publish is not None:
             self.publish(None, namespace, name)
