@@ -29,6 +29,7 @@ from shoal.runtime.base import DOCKER, PODMAN, PROCESS, Runtime, choose_runtime
 from shoal.runtime.container import ContainerRuntime, PullPolicy, available
 from shoal.runtime.process import ProcessRuntime
 from shoal.serving.gateway import Gateway
+from shoal.serving.pods import PodPublisher
 from shoal.serving.routing import Backend, Route, RoutingTable
 
 log = logging.getLogger("shoal.serving")
@@ -47,6 +48,7 @@ class ServingPlane:
         self.gateway = Gateway(self.table, host, port)
         self.runtimes: dict[str, Runtime] = {}
         self.image_runtime = PODMAN
+        self.pods = PodPublisher(client, self.runtimes)
 
     @property
     def port(self) -> int:
@@ -66,12 +68,18 @@ class ServingPlane:
                 break
         if reaped:
             log.info("cleaned up %d instances left by an earlier run", len(reaped))
+        stale = await self.pods.remove_all()
+        if stale:
+            log.info("removed %d pods left by an earlier run", stale)
+        for runtime in self.runtimes.values():
+            runtime.subscribe(self.pods.changed)
         await self.gateway.start()
 
     async def stop(self) -> None:
         await self.gateway.stop()
         for runtime in self.runtimes.values():
             await runtime.close()
+        await self.pods.close()
 
     def choose(self, container: dict[str, Any]) -> str:
         wanted = choose_runtime(container, self.image_runtime)
