@@ -98,3 +98,54 @@ async def test_a_domain_mapping_serves_its_host(shoal: ShoalProcess, app: Path) 
         assert dm["status"]["url"] == f"http://my.example.com:{port}"
         body = await curl("-H", "Host: my.example.com", f"http://127.0.0.1:{port}/")
         assert body == "Hello world from mapped-00001 of mapped"
+
+
+PRINTER = """\
+import os, signal, sys
+from http.server import BaseHTTPRequestHandler, HTTPServer
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+print(f"started {os.environ['K_REVISION']}", flush=True)
+
+class Hello(BaseHTTPRequestHandler):
+    def do_GET(self):
+        print(f"served {self.path}", flush=True)
+        self.send_response(200)
+        self.send_header("content-length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, *args):
+        pass
+
+HTTPServer(("127.0.0.1", int(os.environ["PORT"])), Hello).serve_forever()
+"""
+
+
+def shoal_cli(shoal: ShoalProcess, *args: str) -> list[str]:
+    return [sys.executable, "-m", "shoal", *args, "--server", shoal.url]
+
+
+async def test_shoal_logs_prints_and_follows(shoal: ShoalProcess, tmp_path: Path) -> None:
+    printer = tmp_path / "printer.py"
+    printer.write_text(PRINTER)
+    async with aiohttp.ClientSession() as http:
+        await send(http, "POST", f"{shoal.url}{SERVING}/services",
+                   ksvc("printer", printer, command=[sys.executable, str(printer)]))
+        svc = await until(http, f"{shoal.url}{SERVING}/services/printer", ready)
+    done = await asyncio.to_thread(subprocess.run, shoal_cli(shoal, "logs", "printer"),
+                                   capture_output=True, text=True, timeout=60, check=False)
+    assert (done.returncode, done.stdout) == (0, "started printer-00001\n"), done.stderr
+
+    follower = await asyncio.create_subprocess_exec(
+        *shoal_cli(shoal, "logs", "printer", "-f"), stdout=asyncio.subprocess.PIPE)
+    try:
+        assert follower.stdout is not None
+        first = await asyncio.wait_for(follower.stdout.readline(), 30)
+        assert first == b"started printer-00001\n"
+        port = port_of(svc["status"]["url"])
+        assert await curl("-H", "Host: printer.default.localhost",
+                          f"http://127.0.0.1:{port}/hello") == "ok"
+        assert await asyncio.wait_for(follower.stdout.readline(), 30) == b"served /hello\n"
+    finally:
+        follower.terminate()
+        await asyncio.wait_for(follower.communicate(), 30)
