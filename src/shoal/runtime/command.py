@@ -4,6 +4,10 @@ Used for exec probes of local processes and for every call of the podman/docker 
 line. A command that outlives its timeout, or whose caller is cancelled, is killed (its
 whole process group when it has its own session) and waited for before the error goes on,
 so no child process, pipe or transport is left behind.
+
+Output goes to unnamed temporary files, not pipes, and the command is done when it exits:
+``podman run -d`` leaves conmon behind, which under uvloop inherits the write end of any
+pipe podman was given, so waiting for a pipe's end would wait for the container's.
 """
 
 from __future__ import annotations
@@ -12,9 +16,11 @@ import asyncio
 import contextlib
 import os
 import signal
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 
 @dataclass(frozen=True)
@@ -50,22 +56,27 @@ async def run_command(argv: list[str], *, timeout: float | None = None,
                       merge_stderr: bool = False, new_session: bool = False) -> Completed:
     """Run ``argv``; raises ``CommandTimeout`` (after killing it) when it takes too long and
     ``OSError`` when it cannot be started."""
-    proc = await asyncio.create_subprocess_exec(
-        *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT if merge_stderr else asyncio.subprocess.PIPE,
-        env=dict(env) if env is not None else None, cwd=cwd, start_new_session=new_session)
-    try:
-        async with asyncio.timeout(timeout):
-            out, err = await proc.communicate()
-    except BaseException as exc:
-        kill(proc, group=new_session)
-        out, err = await proc.communicate()
-        if isinstance(exc, TimeoutError) and timeout is not None:
-            raise CommandTimeout(tuple(argv), timeout, out.decode(errors="replace")) from None
-        raise
-    assert proc.returncode is not None
-    return Completed(tuple(argv), exit_status(proc.returncode),
-                     out.decode(errors="replace"), (err or b"").decode(errors="replace"))
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        proc = await asyncio.create_subprocess_exec(
+            *argv, stdin=asyncio.subprocess.DEVNULL, stdout=out,
+            stderr=asyncio.subprocess.STDOUT if merge_stderr else err,
+            env=dict(env) if env is not None else None, cwd=cwd,
+            start_new_session=new_session)
+        try:
+            async with asyncio.timeout(timeout):
+                returncode = await proc.wait()
+        except BaseException as exc:
+            kill(proc, group=new_session)
+            await proc.wait()
+            if isinstance(exc, TimeoutError) and timeout is not None:
+                raise CommandTimeout(tuple(argv), timeout, _read(out)) from None
+            raise
+        return Completed(tuple(argv), exit_status(returncode), _read(out), _read(err))
+
+
+def _read(file: BinaryIO) -> str:
+    file.seek(0)
+    return file.read().decode(errors="replace")
 
 
 def kill(proc: asyncio.subprocess.Process, *, group: bool) -> None:
