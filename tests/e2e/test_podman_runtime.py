@@ -10,6 +10,7 @@ when run as root).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import json
 import secrets
@@ -87,14 +88,15 @@ def rootfs_tar() -> bytes:
     return buffer.getvalue()
 
 
-@pytest.fixture(scope="module")
-def image() -> Iterator[str]:
+@contextlib.contextmanager
+def busybox_image(name: str) -> Iterator[str]:
+    """Import the test image as ``name`` and remove it afterwards; skip the test, with the
+    reason, when podman or a static busybox is missing."""
     reason = podman_works()
     if reason:
         pytest.skip(f"{reason} (scripts/setup --dev installs podman as root)")
     if not BUSYBOX.exists() or not is_static(BUSYBOX):
         pytest.skip("no static /bin/busybox (Debian's busybox-static) for the test image")
-    name = f"localhost/shoal-e2e-httpd:{secrets.token_hex(4)}"
     subprocess.run(["podman", "import", "--change", f"CMD {json.dumps(CMD)}", "-", name],
                    input=rootfs_tar(), capture_output=True, check=True, timeout=120)
     try:
@@ -102,6 +104,12 @@ def image() -> Iterator[str]:
     finally:
         subprocess.run(["podman", "rmi", "-f", name], capture_output=True, check=False,
                        timeout=120)
+
+
+@pytest.fixture(scope="module")
+def image() -> Iterator[str]:
+    with busybox_image(f"localhost/shoal-e2e-httpd:{secrets.token_hex(4)}") as name:
+        yield name
 
 
 @pytest.fixture

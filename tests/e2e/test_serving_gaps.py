@@ -149,3 +149,193 @@ async def test_shoal_logs_prints_and_follows(shoal: ShoalProcess, tmp_path: Path
     finally:
         follower.terminate()
         await asyncio.wait_for(follower.communicate(), 30)
+
+
+async def gateway_get(http: aiohttp.ClientSession, port: str, host: str,
+                      headers: dict[str, str] | None = None) -> tuple[int, str]:
+    async with http.get(f"http://127.0.0.1:{port}/",
+                        headers={"Host": host, **(headers or {})}) as resp:
+        return resp.status, await resp.text()
+
+
+async def test_split_tags_and_the_tag_header(shoal: ShoalProcess, app: Path) -> None:
+    async with aiohttp.ClientSession() as http:
+        features = "/api/v1/namespaces/knative-serving/configmaps/config-features"
+        await send(http, "PATCH", shoal.url + features,
+                   {"data": {"tag-header-based-routing": "enabled"}},
+                   "application/merge-patch+json")
+        services = f"{shoal.url}{SERVING}/services"
+        await send(http, "POST", services, ksvc("split", app, target="one"))
+        await until(http, f"{services}/split", ready)
+        await send(http, "PATCH", f"{services}/split", {"spec": ksvc(
+            "split", app, target="two", traffic=[
+                {"revisionName": "split-00001", "percent": 80, "tag": "old"},
+                {"latestRevision": True, "percent": 20, "tag": "new"}])["spec"]},
+            "application/merge-patch+json")
+        svc = await until(http, f"{services}/split", lambda o: ready(o) and o["status"][
+            "latestReadyRevisionName"] == "split-00002")
+        port = port_of(svc["status"]["url"])
+        assert {t["tag"]: t["url"] for t in svc["status"]["traffic"]} == {
+            "old": f"http://old-split.default.localhost:{port}",
+            "new": f"http://new-split.default.localhost:{port}"}
+
+        counts = {"split-00001": 0, "split-00002": 0}
+        for _ in range(1000):
+            status, body = await gateway_get(http, port, "split.default.localhost")
+            assert status == 200
+            counts[body.split(" from ")[1].split()[0]] += 1
+        assert 750 <= counts["split-00001"] <= 850, counts
+
+        for tag, revision in (("old", "split-00001"), ("new", "split-00002")):
+            for _ in range(20):
+                status, body = await gateway_get(http, port, f"{tag}-split.default.localhost")
+                assert (status, revision in body) == (200, True)
+                status, body = await gateway_get(http, port, "split.default.localhost",
+                                                 {"Knative-Serving-Tag": tag})
+                assert (status, revision in body) == (200, True)
+
+
+async def test_cluster_local_is_served_only_at_its_local_address(shoal: ShoalProcess,
+                                                                 app: Path) -> None:
+    async with aiohttp.ClientSession() as http:
+        services = f"{shoal.url}{SERVING}/services"
+        await send(http, "POST", services, ksvc("private", app, labels={
+            "networking.knative.dev/visibility": "cluster-local"}))
+        svc = await until(http, f"{services}/private", ready)
+        port = port_of(svc["status"]["url"])
+        local = f"http://private.default.svc.localhost:{port}"
+        assert svc["status"]["url"] == local
+        assert svc["status"]["address"]["url"] == local
+        assert (await gateway_get(http, port, "private.default.localhost"))[0] == 404
+        # curl resolves *.localhost to this machine by itself: no DNS, no Host header
+        assert await curl(local + "/") == "Hello world from private-00001 of private"
+        assert (await gateway_get(http, port, "private.default.svc.cluster.local"))[0] == 200
+
+        # a public Service has the same local address beside its external URL
+        await send(http, "POST", services, ksvc("public", app))
+        svc = await until(http, f"{services}/public", ready)
+        assert svc["status"]["url"] == f"http://public.default.localhost:{port}"
+        assert svc["status"]["address"]["url"] == f"http://public.default.svc.localhost:{port}"
+        assert await curl(svc["status"]["address"]["url"] + "/") == (
+            "Hello world from public-00001 of public")
+
+
+def condition(obj: dict[str, Any], kind: str) -> dict[str, Any]:
+    return next(c for c in (obj.get("status") or {}).get("conditions") or []
+                if c["type"] == kind)
+
+
+def has_condition(kind: str, status: str) -> Any:
+    return lambda o: any(c["type"] == kind and c["status"] == status
+                         for c in (o.get("status") or {}).get("conditions") or [])
+
+
+async def test_a_crashing_app_recovers_with_a_fixed_revision(shoal: ShoalProcess, app: Path,
+                                                             tmp_path: Path) -> None:
+    crash = tmp_path / "crash.py"
+    crash.write_text("import sys\nprint('no luck', flush=True)\nsys.exit(7)\n")
+    async with aiohttp.ClientSession() as http:
+        services = f"{shoal.url}{SERVING}/services"
+        await send(http, "POST", services, ksvc("phoenix", crash))
+        revision = await until(http, f"{shoal.url}{SERVING}/revisions/phoenix-00001",
+                               has_condition("ContainerHealthy", "False"))
+        assert condition(revision, "ContainerHealthy")["reason"] == "ExitCode7"
+        config = await until(http, f"{shoal.url}{SERVING}/configurations/phoenix",
+                             has_condition("Ready", "False"))
+        assert condition(config, "Ready")["reason"] == "RevisionFailed"
+        await until(http, f"{services}/phoenix", has_condition("Ready", "False"))
+
+        await send(http, "PATCH", f"{services}/phoenix", {"spec": ksvc("phoenix", app)["spec"]},
+                   "application/merge-patch+json")
+        svc = await until(http, f"{services}/phoenix", lambda o: ready(o) and o["status"][
+            "latestReadyRevisionName"] == "phoenix-00002")
+        port = port_of(svc["status"]["url"])
+        assert await gateway_get(http, port, "phoenix.default.localhost") == (
+            200, "Hello world from phoenix-00002 of phoenix")
+
+
+async def test_a_port_that_never_opens_exceeds_the_progress_deadline(
+        shoal: ShoalProcess, tmp_path: Path) -> None:
+    mute = tmp_path / "mute.py"
+    mute.write_text("import time\nwhile True:\n    time.sleep(1)\n")
+    async with aiohttp.ClientSession() as http:
+        await send(http, "POST", f"{shoal.url}{SERVING}/services", ksvc(
+            "mute", mute, annotations={"serving.knative.dev/progress-deadline": "2s"}))
+        revision = await until(http, f"{shoal.url}{SERVING}/revisions/mute-00001",
+                               has_condition("ResourcesAvailable", "False"))
+        assert condition(revision, "ResourcesAvailable")["reason"] == "ProgressDeadlineExceeded"
+        assert condition(revision, "Ready")["status"] == "False"
+
+
+def processes_running(path: Path) -> list[int]:
+    """Pids of the processes whose command line names ``path``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if str(path).encode() in cmdline and state != "Z":
+            found.append(int(entry.name))
+    return found
+
+
+async def until_no_process(path: Path) -> list[int]:
+    for _ in range(300):
+        left = processes_running(path)
+        if not left:
+            return left
+        await asyncio.sleep(0.05)
+    return processes_running(path)
+
+
+async def test_delete_stops_every_instance(shoal: ShoalProcess, tmp_path: Path) -> None:
+    app = tmp_path / "doomed.py"
+    app.write_text(APP)
+    async with aiohttp.ClientSession() as http:
+        services = f"{shoal.url}{SERVING}/services"
+        await send(http, "POST", services, ksvc("doomed", app, annotations={
+            "autoscaling.knative.dev/initial-scale": "2",
+            "autoscaling.knative.dev/min-scale": "2"}))
+        await until(http, f"{services}/doomed", ready)
+        assert len(processes_running(app)) == 2
+        async with http.delete(f"{services}/doomed") as resp:
+            assert resp.status in (200, 202)
+        await until(http, f"{shoal.url}{SERVING}/revisions", lambda o: not any(
+            r["metadata"]["name"].startswith("doomed-") for r in o["items"]))
+    assert await until_no_process(app) == []
+
+
+async def test_a_restart_serves_again_with_nothing_leaked(tmp_path: Path) -> None:
+    app = tmp_path / "again.py"
+    app.write_text(APP)
+    data = tmp_path / "data"
+    first = ShoalProcess(data).start()
+    try:
+        async with aiohttp.ClientSession() as http:
+            await send(http, "POST", f"{first.url}{SERVING}/services", ksvc("again", app))
+            svc = await until(http, f"{first.url}{SERVING}/services/again", ready)
+            old_port = port_of(svc["status"]["url"])
+    finally:
+        first.stop()
+    assert await until_no_process(app) == []
+    second = ShoalProcess(data).start()
+    try:
+        async with aiohttp.ClientSession() as http:
+            svc = await until(http, f"{second.url}{SERVING}/services/again", lambda o: ready(
+                o) and port_of(o["status"]["url"]) != old_port)  # the new gateway's port
+            port = port_of(svc["status"]["url"])
+            for _ in range(100):
+                status, body = await gateway_get(http, port, "again.default.localhost")
+                if status == 200:
+                    break
+                await asyncio.sleep(0.1)
+            assert (status, body) == (200, "Hello world from again-00001 of again")
+            assert len(processes_running(app)) == 1
+    finally:
+        second.stop()
+    assert await until_no_process(app) == []
+    assert "Traceback" not in (data / "shoal.out").read_text()

@@ -86,6 +86,8 @@ class ServingPlane:
         return wanted if wanted in self.runtimes else PROCESS
 
     def publish(self, route: ResolvedRoute | None, namespace: str, name: str) -> bool:
+        self.table.tag_header_routing = self.config().feature(
+            SERVING_NS, "tag-header-based-routing") == "enabled"  # config-features may change
         if route is None:
             self.table.remove(namespace, name)
             return True

@@ -8,8 +8,9 @@ revision side publishes the ready addresses of each revision's instances
 Hosts follow Knative's default templates: ``{name}.{namespace}.{domain}`` for a Route
 (the external hosts the reconciler lists in ``Route.hosts``) and
 ``{tag}-{name}.{namespace}.{domain}`` for each tag. The private hosts
-``{name}.{namespace}.svc.cluster.local``, ``{name}.{namespace}.svc`` and
-``{name}.{namespace}`` (and their ``{tag}-{name}`` forms) always route; the external ones
+``{name}.{namespace}.svc.localhost`` (Shoal's cluster-local address, which resolves with
+no set-up), Knative's ``{name}.{namespace}.svc.cluster.local``, ``{name}.{namespace}.svc``
+and ``{name}.{namespace}`` (and their ``{tag}-{name}`` forms) always route; the external ones
 do not for a cluster-local Route (label ``networking.knative.dev/visibility:
 cluster-local``). A port in the Host header is ignored and hosts match case-insensitively.
 
@@ -30,7 +31,7 @@ from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-PRIVATE_SUFFIXES = ("", ".svc", ".svc.cluster.local")
+PRIVATE_SUFFIXES = ("", ".svc", ".svc.cluster.local", ".svc.localhost")
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,9 @@
 Each traffic target names a revision directly or a configuration (its latest ready
 revision). The Route's status lists the resolved split with a URL per tag; its URL is
 ``http://{name}.{namespace}.{domain}`` with the gateway's port (the default domain is
-``localhost``, which every HTTP client on the machine resolves with no DNS set-up).
+``localhost``, which curl and browsers resolve with no DNS set-up). Its address, as
+Knative's cluster-local one, is ``http://{name}.{namespace}.svc.localhost`` with the
+gateway's port; a cluster-local Route has that as its URL too (and its tags likewise).
 Conditions as Knative's: ``AllTrafficAssigned`` (``ConfigurationMissing``,
 ``RevisionMissing`` while a target cannot be resolved), ``IngressReady`` once the routing
 table the gateway serves has the Route, ``CertificateProvisioned`` (no TLS here). After
@@ -29,7 +31,7 @@ from shoal.controllers.clock import rfc3339
 from shoal.controllers.conditions import ConditionSet
 from shoal.controllers.reconciler import ModelReconciler, ReconcileResult, Watch
 from shoal.controllers.serving.labeler import label_revisions
-from shoal.controllers.serving.resources import host, tag_host
+from shoal.controllers.serving.resources import LOCAL_DOMAIN, host, tag_host
 from shoal.controllers.serving.service import ready_of
 from shoal.controllers.tracker import Reference, Tracker
 
@@ -129,8 +131,9 @@ class RouteReconciler(ModelReconciler[Route]):
         hostname = host(obj.name, obj.namespace, domain)
         cluster_local = (obj.metadata.labels or {}).get(keys.VISIBILITY_LABEL) == (
             keys.VISIBILITY_CLUSTER_LOCAL)
-        status.url = self.url(hostname)
-        status.address = Addressable(url=self.url(hostname))
+        url_domain = LOCAL_DOMAIN if cluster_local else domain
+        status.url = self.url(host(obj.name, obj.namespace, url_domain))
+        status.address = Addressable(url=self.url(host(obj.name, obj.namespace, LOCAL_DOMAIN)))
 
         traffic: list[TrafficTarget] = []
         split: dict[str, int] = {}
@@ -149,7 +152,8 @@ class RouteReconciler(ModelReconciler[Route]):
             if target.tag:
                 tag = tag_host(target.tag, obj.name, obj.namespace, domain)
                 resolved.tag = target.tag
-                resolved.url = self.url(tag)
+                resolved.url = self.url(tag_host(target.tag, obj.name, obj.namespace,
+                                                 url_domain))
                 tags.append((target.tag, tag, revision))
             traffic.append(resolved)
             routed.add(revision)
