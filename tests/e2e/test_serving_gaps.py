@@ -98,6 +98,16 @@ async def test_a_domain_mapping_serves_its_host(shoal: ShoalProcess, app: Path) 
         assert dm["status"]["url"] == f"http://my.example.com:{port}"
         body = await curl("-H", "Host: my.example.com", f"http://127.0.0.1:{port}/")
         assert body == "Hello world from mapped-00001 of mapped"
+    listed = await asyncio.to_thread(subprocess.run, shoal_cli(shoal, "domain", "list"),
+                                     capture_output=True, text=True, timeout=60, check=True)
+    assert listed.stdout.splitlines()[1].split() == [
+        "my.example.com", f"http://my.example.com:{port}", "True", "mapped"]
+    described = await asyncio.to_thread(
+        subprocess.run, shoal_cli(shoal, "domain", "describe", "my.example.com"),
+        capture_output=True, text=True, timeout=60, check=True)
+    for condition_type in ("DomainClaimed", "ReferenceResolved", "CertificateProvisioned",
+                           "IngressReady"):
+        assert condition_type in described.stdout
 
 
 PRINTER = """\
