@@ -10,8 +10,9 @@ share) are printed; the goal is a difference of at most 200 ms.
 
 (b) **Dataplane probe**, the shape of Knative's ``dataplane-probe`` benchmark: an app that
 answers after sleeping 100 ms, loaded at ``--rate`` requests/s for ``--duration`` seconds
-by an open-loop client (each request sent at its fixed time, whatever the earlier ones
-are doing; ``rate × duration`` requests in all, each bounded by a timeout), first straight
+by an open-loop client on uvloop (each request sent at its fixed time, whatever the
+earlier ones are doing; ``rate × duration`` requests in all, each bounded by a timeout;
+failures are counted by kind), first straight
 to the instance, then through the gateway. p50/p95/p99 of both and the gateway's extra
 p95 are printed; the goal is at most +1 ms. The client shares the machine's cores with
 Shoal and the app, printed with the figures. Nothing is asserted.
@@ -28,10 +29,12 @@ import statistics
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import uvloop
 
 from shoal.runtime import Instance, InstanceSpec, InstanceState, ProcessRuntime
 from shoal.testing import ShoalProcess
@@ -124,26 +127,26 @@ async def apply_to_ready(http: aiohttp.ClientSession, url: str, name: str,
 
 
 async def open_loop(http: aiohttp.ClientSession, url: str, host: str | None, rate: float,
-                    duration: float) -> tuple[list[float], int]:
-    """Latencies (s) of ``rate × duration`` GETs sent at fixed times, and the failures."""
+                    duration: float) -> tuple[list[float], Counter[str]]:
+    """Latencies (s) of ``rate × duration`` GETs sent at fixed times, and the failures by
+    kind (a status code, or the error's type)."""
     total = int(rate * duration)
     headers = {"Host": host} if host else {}
     latencies: list[float] = []
-    failures = 0
+    failures: Counter[str] = Counter()
 
     async def one() -> None:
-        nonlocal failures
         began = time.perf_counter()
         try:
             async with http.get(url, headers=headers) as resp:
                 await resp.read()
-                ok = resp.status == 200
-        except (aiohttp.ClientError, TimeoutError):
-            ok = False
-        if ok:
-            latencies.append(time.perf_counter() - began)
+                failure = "" if resp.status == 200 else str(resp.status)
+        except (aiohttp.ClientError, TimeoutError) as err:
+            failure = type(err).__name__
+        if failure:
+            failures[failure] += 1
         else:
-            failures += 1
+            latencies.append(time.perf_counter() - began)
 
     loop = asyncio.get_running_loop()
     start = loop.time()
@@ -218,7 +221,8 @@ async def run(args: argparse.Namespace) -> None:
                 latencies, failures = await open_loop(http, url, host, args.rate,
                                                       args.duration)
                 figures[name] = quantiles(latencies)
-                print(f"  {name}: {len(latencies)} ok, {failures} failed", flush=True)
+                print(f"  {name}: {len(latencies)} ok, {sum(failures.values())} failed "
+                      f"{dict(failures) if failures else ''}", flush=True)
             print(f"\n(b) dataplane probe: 100 ms app, {args.rate:g} req/s, "
                   f"{args.duration:g} s, open loop")
             print(f"  {'target':<8} {'p50 ms':>9} {'p95 ms':>9} {'p99 ms':>9}")
@@ -239,7 +243,7 @@ def main() -> None:
                         help="requests per second (default 1000)")
     parser.add_argument("--deploys", type=int, default=5,
                         help="services applied for the apply-to-Ready figure (default 5)")
-    asyncio.run(run(parser.parse_args()))
+    uvloop.run(run(parser.parse_args()))
 
 
 if __name__ == "__main__":

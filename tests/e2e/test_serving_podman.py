@@ -73,6 +73,12 @@ async def test_an_image_serves_and_delete_leaves_no_container(boxed_image: str,
             assert await serve(http, svc, "boxed.default.localhost") == (
                 200, "hello from shoal\n")
             assert len(await containers("default/boxed-00001")) == 1
+            async with http.get(f"{shoal.url}/api/v1/namespaces/default/pods") as resp:
+                (pod,) = (await resp.json())["items"]
+            assert pod["metadata"]["labels"]["serving.knative.dev/revision"] == "boxed-00001"
+            assert pod["status"]["phase"] == "Running"
+            async with http.get(f"{shoal.url}/logs/default/boxed-00001") as resp:
+                assert (resp.status, await resp.text()) == (200, "serving on 8080\n")
             async with http.delete(f"{shoal.url}{SERVING}/services/boxed") as resp:
                 assert resp.status in (200, 202)
             await until(http, f"{shoal.url}{SERVING}/revisions", lambda o: not o["items"],
