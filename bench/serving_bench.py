@@ -4,8 +4,8 @@ Run: ``.venv/bin/python bench/serving_bench.py [--duration 30] [--rate 1000] [--
 
 (a) **Apply → Ready.** The time from creating a Service to its ``Ready`` (seen on a watch)
 minus the app's own start: the same app is started ``--deploys`` times with the process
-runtime directly (start → ``READY``, probing included), and ``--deploys`` Services of it
-are applied through ``shoal up``. Both medians and their difference (the control plane's
+runtime directly (start → ``READY``, probing included), alternating with ``--deploys``
+Services of it applied through ``shoal up``. Both medians and their difference (the control plane's
 share) are printed; the goal is a difference of at most 200 ms.
 
 (b) **Dataplane probe**, the shape of Knative's ``dataplane-probe`` benchmark: an app that
@@ -86,25 +86,21 @@ def _set_when_ready(event: asyncio.Event, instance: Instance) -> None:
         event.set()
 
 
-async def runtime_start_times(app: Path, count: int, state: Path) -> list[float]:
-    """Seconds from ``start`` to ``READY`` of the app in the process runtime, ``count``×."""
-    runtime = ProcessRuntime(state)
-    times = []
+async def runtime_start_time(runtime: ProcessRuntime, app: Path, n: int) -> float:
+    """Seconds from ``start`` to ``READY`` of the app in the process runtime."""
+    ready = asyncio.Event()
+    unsubscribe = runtime.subscribe(functools.partial(_set_when_ready, ready))
     try:
-        for n in range(count):
-            ready = asyncio.Event()
-            unsubscribe = runtime.subscribe(functools.partial(_set_when_ready, ready))
-            began = time.perf_counter()
-            instance = await runtime.start(InstanceSpec(
-                revision=f"default/direct-{n}", namespace="default", service="direct",
-                configuration="direct", container=container(app), env={}))
-            await asyncio.wait_for(ready.wait(), 60)
-            times.append(time.perf_counter() - began)
-            unsubscribe()
-            await runtime.stop(instance.id, grace=5)
+        began = time.perf_counter()
+        instance = await runtime.start(InstanceSpec(
+            revision=f"default/direct-{n}", namespace="default", service="direct",
+            configuration="direct", container=container(app), env={}))
+        await asyncio.wait_for(ready.wait(), 60)
+        elapsed = time.perf_counter() - began
     finally:
-        await runtime.close(grace=5)
-    return times
+        unsubscribe()
+    await runtime.stop(instance.id, grace=5)
+    return elapsed
 
 
 async def apply_to_ready(http: aiohttp.ClientSession, url: str, name: str,
@@ -191,14 +187,19 @@ async def run(args: argparse.Namespace) -> None:
     print(f"cores: {os.cpu_count()}; deploys: {args.deploys}; dataplane: {args.rate:g} "
           f"req/s for {args.duration:g} s", flush=True)
 
-    direct = await runtime_start_times(app, args.deploys, work / "runtime")
     shoal = ShoalProcess(work / "data").start()
     try:
         connector = aiohttp.TCPConnector(limit=0)
         timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT)
         async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
-            applied = [await apply_to_ready(http, shoal.url, f"hello{n}", app)
-                       for n in range(args.deploys)]
+            runtime = ProcessRuntime(work / "runtime")
+            direct, applied = [], []
+            try:
+                for n in range(args.deploys):  # alternated, so both see the same load
+                    direct.append(await runtime_start_time(runtime, app, n))
+                    applied.append(await apply_to_ready(http, shoal.url, f"hello{n}", app))
+            finally:
+                await runtime.close(grace=5)
             app_ms = statistics.median(direct) * 1e3
             ready_ms = statistics.median(applied) * 1e3
             print("\n(a) apply -> Ready (medians)")
