@@ -29,6 +29,12 @@ def boxed_image() -> Iterator[str]:
         yield name
 
 
+def unique(prefix: str) -> str:
+    """A Service name no other podman user on the machine has: containers are listed by
+    their revision's label, and podman is shared."""
+    return f"{prefix}-{secrets.token_hex(3)}"
+
+
 def service(name: str, image: str) -> dict[str, Any]:
     return {"apiVersion": "serving.knative.dev/v1", "kind": "Service",
             "metadata": {"name": name},
@@ -64,51 +70,53 @@ async def serve(http: aiohttp.ClientSession, svc: dict[str, Any], host: str) -> 
 
 async def test_an_image_serves_and_delete_leaves_no_container(boxed_image: str,
                                                               tmp_path: Path) -> None:
+    name = unique("boxed")
     shoal = ShoalProcess(tmp_path / "data").start()
     try:
         async with aiohttp.ClientSession() as http:
             await send(http, "POST", f"{shoal.url}{SERVING}/services",
-                       service("boxed", boxed_image))
-            svc = await until(http, f"{shoal.url}{SERVING}/services/boxed", ready, timeout=120)
-            assert await serve(http, svc, "boxed.default.localhost") == (
+                       service(name, boxed_image))
+            svc = await until(http, f"{shoal.url}{SERVING}/services/{name}", ready, timeout=120)
+            assert await serve(http, svc, f"{name}.default.localhost") == (
                 200, "hello from shoal\n")
-            assert len(await containers("default/boxed-00001")) == 1
+            assert len(await containers(f"default/{name}-00001")) == 1
             async with http.get(f"{shoal.url}/api/v1/namespaces/default/pods") as resp:
                 (pod,) = (await resp.json())["items"]
-            assert pod["metadata"]["labels"]["serving.knative.dev/revision"] == "boxed-00001"
+            assert pod["metadata"]["labels"]["serving.knative.dev/revision"] == f"{name}-00001"
             assert pod["status"]["phase"] == "Running"
-            async with http.get(f"{shoal.url}/logs/default/boxed-00001") as resp:
+            async with http.get(f"{shoal.url}/logs/default/{name}-00001") as resp:
                 assert (resp.status, await resp.text()) == (200, "serving on 8080\n")
-            async with http.delete(f"{shoal.url}{SERVING}/services/boxed") as resp:
+            async with http.delete(f"{shoal.url}{SERVING}/services/{name}") as resp:
                 assert resp.status in (200, 202)
             await until(http, f"{shoal.url}{SERVING}/revisions", lambda o: not o["items"],
                         timeout=120)
-        assert await until_no_container("default/boxed-00001") == []
+        assert await until_no_container(f"default/{name}-00001") == []
     finally:
         shoal.stop(timeout=60)
 
 
 async def test_a_restart_serves_the_image_again_with_no_leak(boxed_image: str,
                                                              tmp_path: Path) -> None:
+    name = unique("again")
     data = tmp_path / "data"
     first = ShoalProcess(data).start()
     try:
         async with aiohttp.ClientSession() as http:
             await send(http, "POST", f"{first.url}{SERVING}/services",
-                       service("boxed", boxed_image))
-            svc = await until(http, f"{first.url}{SERVING}/services/boxed", ready, timeout=120)
+                       service(name, boxed_image))
+            svc = await until(http, f"{first.url}{SERVING}/services/{name}", ready, timeout=120)
             old_port = port_of(svc["status"]["url"])
     finally:
         first.stop(timeout=60)
-    assert await until_no_container("default/boxed-00001") == []
+    assert await until_no_container(f"default/{name}-00001") == []
     second = ShoalProcess(data).start()
     try:
         async with aiohttp.ClientSession() as http:
-            svc = await until(http, f"{second.url}{SERVING}/services/boxed", lambda o: ready(
+            svc = await until(http, f"{second.url}{SERVING}/services/{name}", lambda o: ready(
                 o) and port_of(o["status"]["url"]) != old_port, timeout=120)
-            assert await serve(http, svc, "boxed.default.localhost") == (
+            assert await serve(http, svc, f"{name}.default.localhost") == (
                 200, "hello from shoal\n")
-            assert len(await containers("default/boxed-00001")) == 1
+            assert len(await containers(f"default/{name}-00001")) == 1
     finally:
         second.stop(timeout=60)
-    assert await until_no_container("default/boxed-00001") == []
+    assert await until_no_container(f"default/{name}-00001") == []
