@@ -80,10 +80,10 @@ async def test_an_image_serves_and_delete_leaves_no_container(boxed_image: str,
             assert await serve(http, svc, f"{name}.default.localhost") == (
                 200, "hello from shoal\n")
             assert len(await containers(f"default/{name}-00001")) == 1
-            async with http.get(f"{shoal.url}/api/v1/namespaces/default/pods") as resp:
-                (pod,) = (await resp.json())["items"]
+            pods = await until(http, f"{shoal.url}/api/v1/namespaces/default/pods", lambda o: [
+                p["status"].get("phase") for p in o["items"]] == ["Running"])
+            (pod,) = pods["items"]  # published a moment after the instance got ready
             assert pod["metadata"]["labels"]["serving.knative.dev/revision"] == f"{name}-00001"
-            assert pod["status"]["phase"] == "Running"
             async with http.get(f"{shoal.url}/logs/default/{name}-00001") as resp:
                 assert (resp.status, await resp.text()) == (200, "serving on 8080\n")
             async with http.delete(f"{shoal.url}{SERVING}/services/{name}") as resp:
