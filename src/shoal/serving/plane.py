@@ -3,9 +3,12 @@
 It owns the routing table the gateway serves and the runtimes instances run in, and builds
 the serving reconcilers wired to them: the Route reconciler publishes each resolved Route
 into the table, the Revision reconciler publishes each revision's ready instances as its
-endpoints and is woken by every change of an instance. Revisions whose container has a
-command and no image run as local processes; the others run in podman (or docker) when one
-is installed, and otherwise fail with a reason that says so.
+endpoints and is woken by every change of an instance; the DomainMapping reconciler maps
+custom hosts onto Routes in the table, and the Configuration reconciler collects old
+revisions. Every change of an instance also goes to the Pod publisher (``pods``).
+Revisions whose container has a command and no image run as local processes; the others
+run in podman (or docker) when one is installed, and otherwise fail with a reason that
+says so.
 """
 
 from __future__ import annotations
