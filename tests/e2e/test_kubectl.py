@@ -240,3 +240,39 @@ def test_debian_kubectl_120_applies_validates_and_explains(
     assert table[0].split()[:2] == ["NAME", "URL"]
     assert any(line.split()[0] == "old" for line in table[1:])
     assert "deleted" in old.run("delete", "ksvc", "old").stdout
+
+
+PROCESS_APP = """\
+import os, signal, sys
+from http.server import BaseHTTPRequestHandler, HTTPServer
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+HTTPServer(("127.0.0.1", int(os.environ["PORT"])), BaseHTTPRequestHandler).serve_forever()
+"""
+
+
+def test_get_pods_shows_a_revisions_instances(kubectl: Kubectl, tmp_path: Path) -> None:
+    app = tmp_path / "app.py"
+    app.write_text(PROCESS_APP)
+    manifest = json.dumps({
+        "apiVersion": "serving.knative.dev/v1", "kind": "Service",
+        "metadata": {"name": "podded"},
+        "spec": {"template": {"spec": {"containers": [{"command": ["python3", str(app)]}]}}}})
+    kubectl.run("apply", "-f", "-", stdin=manifest)
+    kubectl.run("wait", "ksvc/podded", "--for=condition=Ready", "--timeout=60s")
+    selector = "serving.knative.dev/revision=podded-00001"
+    rows: list[list[str]] = []
+    for _ in range(100):
+        rows = [line.split() for line in kubectl.run(
+            "get", "pods", "-l", selector).stdout.splitlines()]
+        if len(rows) == 2 and rows[1][2] == "Running":
+            break
+        time.sleep(0.1)
+    assert rows[0] == ["NAME", "READY", "STATUS", "RESTARTS", "AGE"]
+    assert rows[1][0].startswith("podded-00001-")
+    assert rows[1][1:4] == ["1/1", "Running", "0"]
+    kubectl.run("delete", "ksvc", "podded")
+    for _ in range(100):
+        if not kubectl.run("get", "pods", "-l", selector, "-o", "name").stdout.strip():
+            break
+        time.sleep(0.1)
+    assert kubectl.run("get", "pods", "-l", selector, "-o", "name").stdout.strip() == ""

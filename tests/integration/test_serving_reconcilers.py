@@ -8,6 +8,7 @@ routing table is a recording fake of the gateway's.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -18,6 +19,8 @@ from shoal.api.errors import NotFound
 from shoal.client.inprocess import InProcessClient
 from shoal.controllers.manager import Manager
 from shoal.controllers.serving.configuration import ConfigurationReconciler
+from shoal.controllers.serving.domainmapping import DomainMappingReconciler
+from shoal.controllers.serving.gc import RevisionCollector
 from shoal.controllers.serving.revision import RevisionReconciler
 from shoal.controllers.serving.route import ResolvedRoute, RouteReconciler
 from shoal.controllers.serving.service import ServiceReconciler
@@ -30,6 +33,9 @@ KSVC = CATALOG.require("ksvc")
 CONFIGS = CATALOG.require("configurations")
 ROUTES = CATALOG.require("routes")
 REVISIONS = CATALOG.require("revisions")
+DOMAIN_MAPPINGS = CATALOG.require("domainmappings")
+NAMESPACES = CATALOG.require("namespaces")
+CONFIGMAPS = CATALOG.require("configmaps")
 
 
 class Serving:
@@ -39,7 +45,15 @@ class Serving:
         self.manager = Manager(self.client, resync_period=None)
         self.table: dict[str, ResolvedRoute] = {}
         self.endpoints: dict[str, list[str]] = {}
+        self.mapped: dict[str, tuple[str, str]] = {}  # host -> (namespace, route)
         self.runtime = runtime
+
+    def map_host(self, host: str, namespace: str, route: str | None) -> bool:
+        if route is not None:
+            self.mapped[host] = (namespace, route)
+        elif self.mapped.get(host, ("", ""))[0] == namespace:
+            del self.mapped[host]
+        return True
 
     def publish(self, route: ResolvedRoute | None, namespace: str, name: str) -> bool:
         if route is None:
@@ -50,9 +64,12 @@ class Serving:
 
     async def start(self) -> Serving:
         self.manager.add(ServiceReconciler(self.client))
-        self.manager.add(ConfigurationReconciler(self.client))
+        self.manager.add(ConfigurationReconciler(self.client, collector=RevisionCollector(
+            self.client, lambda: self.registry.config)))
         self.manager.add(RouteReconciler(self.client, Tracker(), domain=lambda: "localhost",
                                          gateway_port=8080, publish=self.publish))
+        self.manager.add(DomainMappingReconciler(self.client, Tracker(), gateway_port=8080,
+                                                 map_host=self.map_host))
         if self.runtime is not None:
             runtime = self.runtime
             controller = self.manager.add(RevisionReconciler(
@@ -63,11 +80,11 @@ class Serving:
         return self
 
     async def until(self, rt: Any, name: str, test: Callable[[dict[str, Any]], bool],
-                    timeout: float = 10.0) -> dict[str, Any]:
+                    timeout: float = 10.0, namespace: str = "default") -> dict[str, Any]:
         deadline = asyncio.get_running_loop().time() + timeout
         while True:
             try:
-                obj = await self.client.get(rt, name, "default")
+                obj = await self.client.get(rt, name, namespace)
                 if test(obj):
                     return obj
             except NotFound:
@@ -197,6 +214,102 @@ async def test_a_failed_revision_fails_the_configuration(serving: Serving) -> No
         for c in (o.get("status") or {}).get("conditions") or []))
     cond = next(c for c in svc["status"]["conditions"] if c["type"] == "ConfigurationsReady")
     assert cond["reason"] == "RevisionFailed" and "boom" in cond["message"]
+
+
+def mapping(namespace: str = "default", ref: str = "hello") -> dict[str, Any]:
+    return {"apiVersion": "serving.knative.dev/v1beta1", "kind": "DomainMapping",
+            "metadata": {"name": "my.example.com", "namespace": namespace},
+            "spec": {"ref": {"apiVersion": "serving.knative.dev/v1", "kind": "Service",
+                             "name": ref}}}
+
+
+def conditions_of(obj: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    return {c["type"]: (c["status"], c.get("reason", ""))
+            for c in (obj.get("status") or {}).get("conditions") or []}
+
+
+async def test_domain_mapping_routes_its_host_to_the_service(serving: Serving) -> None:
+    await serving.client.create(DOMAIN_MAPPINGS, mapping())
+    waiting = await serving.until(DOMAIN_MAPPINGS, "my.example.com", lambda o: conditions_of(
+        o).get("ReferenceResolved", ("",))[0] == "False")
+    assert conditions_of(waiting)["ReferenceResolved"] == ("False", "ResolveFailed")
+    assert "my.example.com" not in serving.mapped
+
+    await serving.client.create(KSVC, service())
+    await serving.make_ready("hello-00001")
+    dm = await serving.until(DOMAIN_MAPPINGS, "my.example.com", ready)
+    assert dm["status"]["url"] == "http://my.example.com:8080"
+    assert dm["status"]["address"] == {"url": "http://my.example.com:8080"}
+    assert conditions_of(dm) == {
+        "CertificateProvisioned": ("True", "TLSNotEnabled"), "DomainClaimed": ("True", ""),
+        "IngressReady": ("True", ""), "Ready": ("True", ""),
+        "ReferenceResolved": ("True", "")}
+    assert serving.mapped["my.example.com"] == ("default", "hello")
+
+    await serving.client.delete(DOMAIN_MAPPINGS, "my.example.com", "default")
+    for _ in range(200):
+        if "my.example.com" not in serving.mapped:
+            break
+        await asyncio.sleep(0.02)
+    assert "my.example.com" not in serving.mapped
+
+
+async def test_a_domain_is_claimed_by_its_first_mapping(serving: Serving) -> None:
+    await serving.client.create(NAMESPACES, {"apiVersion": "v1", "kind": "Namespace",
+                                             "metadata": {"name": "other"}})
+    await serving.client.create(KSVC, service())
+    await serving.make_ready("hello-00001")
+    await serving.client.create(DOMAIN_MAPPINGS, mapping())
+    await serving.until(DOMAIN_MAPPINGS, "my.example.com", ready)
+    await serving.client.create(DOMAIN_MAPPINGS, mapping("other"))
+    second = await serving.until(DOMAIN_MAPPINGS, "my.example.com", lambda o: bool(
+        conditions_of(o).get("DomainClaimed")), namespace="other")
+    assert conditions_of(second)["DomainClaimed"] == ("False", "DomainAlreadyClaimed")
+    assert conditions_of(second)["Ready"][0] == "False"
+    assert serving.mapped["my.example.com"] == ("default", "hello")
+
+    await serving.client.delete(DOMAIN_MAPPINGS, "my.example.com", "default")
+    taken = await serving.until(DOMAIN_MAPPINGS, "my.example.com", lambda o: conditions_of(
+        o).get("DomainClaimed", ("",))[0] == "True", namespace="other")
+    assert conditions_of(taken)["ReferenceResolved"] == ("False", "ResolveFailed")
+
+
+def serves(revision: str, svc: dict[str, Any]) -> bool:
+    return ready(svc) and svc["status"]["latestReadyRevisionName"] == revision
+
+
+async def test_old_revisions_are_collected(serving: Serving) -> None:
+    gc = await serving.client.get(CONFIGMAPS, "config-gc", "knative-serving")
+    gc["data"] = {"retain-since-create-time": "disabled",
+                  "retain-since-last-active-time": "disabled",
+                  "min-non-active-revisions": "0", "max-non-active-revisions": "3"}
+    await serving.client.update(CONFIGMAPS, gc)
+    body = service()
+    body["spec"]["template"]["metadata"] = {"annotations": {"serving.knative.dev/no-gc": "true"}}
+    await serving.client.create(KSVC, body)  # hello-00001 is kept by its annotation
+    for generation in range(1, 26):
+        name = f"hello-{generation:05d}"
+        await serving.make_ready(name)
+        svc = await serving.until(KSVC, "hello", functools.partial(serves, name))
+        if generation < 25:
+            svc["spec"]["template"] = service(env=f"v{generation}")["spec"]["template"]
+            await serving.client.update(KSVC, svc)
+    latest = await serving.client.get(REVISIONS, "hello-00025", "default")
+    assert latest["metadata"]["labels"]["serving.knative.dev/routingState"] == "active"
+
+    async def names() -> list[str]:
+        listed = await serving.client.list(REVISIONS, "default")
+        return sorted(r["metadata"]["name"] for r in listed.items)
+
+    for _ in range(200):
+        if len(await names()) == 5:
+            break
+        await asyncio.sleep(0.02)
+    assert await names() == ["hello-00001", "hello-00022", "hello-00023", "hello-00024",
+                             "hello-00025"]
+    old = await serving.client.get(REVISIONS, "hello-00024", "default")
+    assert old["metadata"]["labels"]["serving.knative.dev/routingState"] == "reserve"
+    assert "serving.knative.dev/routingStateModified" in old["metadata"]["annotations"]
 
 
 async def test_deleting_the_service_removes_everything(serving: Serving) -> None:

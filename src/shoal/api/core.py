@@ -1,4 +1,8 @@
-"""Core ``v1`` kinds Shoal serves: Namespace, ConfigMap, Secret, Event."""
+"""Core ``v1`` kinds Shoal serves: Namespace, ConfigMap, Secret, Event, Pod.
+
+Pods are a read-only mirror: Shoal runs no Pods itself, it publishes one per running
+instance of a Revision so that ``kubectl get pods`` shows them (see the serving guide).
+"""
 
 from __future__ import annotations
 
@@ -136,6 +140,37 @@ class Event(KObject):
     series: dict[str, Any] | None = None
 
 
+class PodSpec(Model):
+    """What runs in the pod: its containers, in Kubernetes' shape."""
+
+    containers: list[dict[str, Any]] | None = None
+    restart_policy: str | None = None
+    node_name: str | None = None
+
+
+class PodStatus(Model):
+    """The observed state of the pod's containers."""
+
+    phase: str | None = Field(default=None, description="Pending, Running, Succeeded, "
+                              "Failed or Unknown.")
+    conditions: list[dict[str, Any]] | None = None
+    message: str | None = None
+    reason: str | None = None
+    host_ip: str | None = Field(default=None, alias="hostIP")
+    pod_ip: str | None = Field(default=None, alias="podIP")
+    pod_ips: list[dict[str, str]] | None = Field(default=None, alias="podIPs")
+    start_time: str | None = None
+    container_statuses: list[dict[str, Any]] | None = None
+
+
+class Pod(KObject):
+    """Pod is a collection of containers that can run on a host; in Shoal, one instance of
+    a Revision, published by the serving plane."""
+
+    spec: PodSpec = Field(default_factory=PodSpec)
+    status: PodStatus | None = None
+
+
 TYPES = (
     ResourceType("", "v1", "Namespace", "namespaces", Namespace, short_names=("ns",),
                  namespaced=False, strategic_merge_patch=True, has_generation=False,
@@ -154,4 +189,11 @@ TYPES = (
                           PrinterColumn("Reason", ".reason"),
                           PrinterColumn("Object", ".involvedObject", type="objectref"),
                           PrinterColumn("Message", ".message"))),
+    ResourceType("", "v1", "Pod", "pods", Pod, short_names=("po",), categories=("all",),
+                 strategic_merge_patch=True, has_generation=False,
+                 columns=(PrinterColumn("Ready", ".status.containerStatuses", type="ready"),
+                          PrinterColumn("Status", ".status.phase"),
+                          PrinterColumn("Restarts", ".status.containerStatuses[0].restartCount",
+                                        type="integer"),
+                          AGE)),
 )

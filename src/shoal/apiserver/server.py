@@ -2,8 +2,9 @@
 
 ``build_app`` wires the chain: authentication (a bearer token, required off loopback), error
 rendering (every ``ApiError`` becomes a ``Status`` body; anything else a 500 that is
-logged), discovery, OpenAPI, version, health, and the resource endpoints under ``/api/v1``
-and ``/apis/G/V``. ``ApiServer`` runs it on a host and port and stops it cleanly.
+logged), discovery, OpenAPI, version, health, the resource endpoints under ``/api/v1``
+and ``/apis/G/V``, and a revision's logs at ``/logs/NS/REVISION`` (``logs``).
+``ApiServer`` runs it on a host and port and stops it cleanly.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import shoal
 from shoal.api.errors import ApiError, InternalError, NotFound, Unauthorized
 from shoal.apiserver import discovery, openapi, openapi_pb
 from shoal.apiserver.handlers import USER, ResourceHandler, resolve
+from shoal.apiserver.logs import LogSources, log_handler
 from shoal.apiserver.registry import Registry
 
 log = logging.getLogger("shoal.apiserver")
@@ -41,7 +43,7 @@ def _json(body: object, content_type: str = "application/json") -> web.Response:
 
 def build_app(registry: Registry, *, token: str | None = None,
               max_body: int = DEFAULT_MAX_BODY, bookmark_interval: float = 60.0,
-              ) -> web.Application:
+              logs: LogSources | None = None) -> web.Application:
     catalog = registry.catalog
     resources = ResourceHandler(registry, max_body=max_body,
                                 bookmark_interval=bookmark_interval)
@@ -146,6 +148,8 @@ def build_app(registry: Registry, *, token: str | None = None,
     app.router.add_get("/openapi/v3/{path:.*}", openapi_v3)
     app.router.add_route("*", "/api/{rest:.+}", core)
     app.router.add_route("*", "/apis/{rest:.+}", groups)
+    app.router.add_get("/logs/{namespace}/{revision}",
+                       log_handler(registry, logs if logs is not None else LogSources()))
     return app
 
 
@@ -155,8 +159,9 @@ class ApiServer:
     def __init__(self, registry: Registry, host: str = "127.0.0.1", port: int = 0, *,
                  token: str | None = None, max_body: int = DEFAULT_MAX_BODY,
                  bookmark_interval: float = 60.0) -> None:
+        self.logs = LogSources()
         self.app = build_app(registry, token=token, max_body=max_body,
-                             bookmark_interval=bookmark_interval)
+                             bookmark_interval=bookmark_interval, logs=self.logs)
         self.host = host
         self.port = port
         self._runner: web.AppRunner | None = None

@@ -110,7 +110,7 @@ def age(timestamp: str, now: datetime) -> str:
     return human_duration((now - then).total_seconds())
 
 
-_WIRE_TYPE = {"count": "integer", "objectref": "string", "date": "date"}
+_WIRE_TYPE = {"count": "integer", "objectref": "string", "date": "date", "ready": "string"}
 
 
 def column_definitions(rt: ResourceType) -> list[Obj]:
@@ -125,6 +125,11 @@ def column_definitions(rt: ResourceType) -> list[Obj]:
 
 def cell(col: PrinterColumn, obj: Obj, now: datetime) -> Any:
     values = jsonpath(obj, col.json_path)
+    if col.type == "ready":  # a pod's "1/1": ready container statuses of all
+        statuses = values[0] if values and isinstance(values[0], list) else []
+        ready = sum(1 for s in statuses if isinstance(s, dict) and s.get("ready"))
+        total = len(statuses) or len((obj.get("spec") or {}).get("containers") or [])
+        return f"{ready}/{total}"
     if not values:
         return 0 if col.type == "count" else None
     value = values[0]

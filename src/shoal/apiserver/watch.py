@@ -77,7 +77,10 @@ async def watch(store: Store, rt: ResourceType, namespace: str | None, resource_
                     return
                 wait = remaining if wait is None else min(wait, remaining)
             try:
-                item = await asyncio.wait_for(queue.get(), wait)
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for loses a
+                # cancellation that arrives as the queue hands out an item.
+                async with asyncio.timeout(wait):
+                    item = await queue.get()
             except TimeoutError:
                 if bookmark_interval is not None and (
                         deadline is None or loop.time() < deadline):

@@ -36,6 +36,7 @@ from shoal.controllers.manager import Manager
 from shoal.controllers.reconciler import Reconciler
 from shoal.controllers.resolver import DestinationResolver, tracked_resolver
 from shoal.eventing.plane import EventingPlane
+from shoal.runtime.logsource import RuntimeLogs
 from shoal.serving.plane import ServingPlane
 from shoal.sources import SourcesPlane
 from shoal.store import Store
@@ -195,6 +196,7 @@ async def _serve(args: argparse.Namespace, data_dir: Path) -> int:
     serving.add_reconcilers(manager)
     sources = SourcesPlane(client, server.url, serving)
     sources.add_reconcilers(manager)
+    server.logs.register(RuntimeLogs(serving.runtimes))
     await manager.start()
     print(f"Shoal is up. API server: {server.url}  (data: {data_dir})", flush=True)
     print(f"  services: http://<name>.<namespace>.{registry.config.domain}:{serving.port}/"

@@ -4,6 +4,10 @@ Used for exec probes of local processes and for every call of the podman/docker 
 line. A command that outlives its timeout, or whose caller is cancelled, is killed (its
 whole process group when it has its own session) and waited for before the error goes on,
 so no child process, pipe or transport is left behind.
+
+Output goes to unnamed temporary files, not pipes, and the command is done when it exits:
+``podman run -d`` leaves conmon behind, which under uvloop inherits the write end of any
+pipe podman was given, so waiting for a pipe's end would wait for the container's.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import BinaryIO
 
 
 @dataclass(frozen=True)
@@ -60,23 +64,22 @@ async def run_command(argv: list[str], *, timeout: float | None = None,
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         proc = await asyncio.create_subprocess_exec(
             *argv, stdin=asyncio.subprocess.DEVNULL, stdout=out,
-            stderr=out if merge_stderr else err,
+            stderr=asyncio.subprocess.STDOUT if merge_stderr else err,
             env=dict(env) if env is not None else None, cwd=cwd,
             start_new_session=new_session)
         try:
             async with asyncio.timeout(timeout):
-                await proc.wait()
+                returncode = await proc.wait()
         except BaseException as exc:
             kill(proc, group=new_session)
             await proc.wait()
             if isinstance(exc, TimeoutError) and timeout is not None:
                 raise CommandTimeout(tuple(argv), timeout, _read(out)) from None
             raise
-        assert proc.returncode is not None
-        return Completed(tuple(argv), exit_status(proc.returncode), _read(out), _read(err))
+        return Completed(tuple(argv), exit_status(returncode), _read(out), _read(err))
 
 
-def _read(file: IO[bytes]) -> str:
+def _read(file: BinaryIO) -> str:
     file.seek(0)
     return file.read().decode(errors="replace")
 

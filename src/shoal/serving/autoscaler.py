@@ -229,7 +229,9 @@ class Autoscaler:
             if not state.initialized:
                 state.scale = max(state.scale, bounds.apply(bounds.initial_scale))
                 state.want = max(state.want, state.scale)
-            state.scale = bounds.apply(state.scale) if state.scale else state.scale
+            state.scale = bounds.apply(state.scale)  # min/max may have changed
+            if state.want >= 0:
+                state.want = bounds.apply(state.want)
         state.refresh(now, ready)
         self._route(key, state)
         return state.decision()

@@ -6,9 +6,12 @@ rotation, their slots and metrics), the autoscaler and the runtimes instances ru
 builds the serving reconcilers wired to them: the Route reconciler publishes each resolved
 Route into the table; the Revision reconciler asks the plane (its ``Scaler``) how many
 instances to run, publishes the ready ones into the activator's rotation, drains those it
-scales in, and is woken by every change of an instance and every new decision. Revisions
-whose container has a command and no image run as local processes; the others run in
-podman (or docker) when one is installed, and otherwise fail with a reason that says so.
+scales in, and is woken by every change of an instance and every new decision; the
+DomainMapping reconciler maps custom hosts onto Routes in the table, and the
+Configuration reconciler collects old revisions. Every change of an instance also goes to
+the Pod publisher (``pods``). Revisions whose container has a command and no image run as
+local processes; the others run in podman (or docker) when one is installed, and
+otherwise fail with a reason that says so.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ from shoal.api.serving.revision import Revision
 from shoal.client.base import Client
 from shoal.controllers.manager import Manager
 from shoal.controllers.serving.configuration import ConfigurationReconciler
+from shoal.controllers.serving.domainmapping import DomainMappingReconciler
+from shoal.controllers.serving.gc import RevisionCollector
 from shoal.controllers.serving.revision import RevisionReconciler
 from shoal.controllers.serving.route import ResolvedRoute, RouteReconciler
 from shoal.controllers.serving.service import ServiceReconciler
@@ -37,6 +42,7 @@ from shoal.serving.autoscaler import Autoscaler, Decision
 from shoal.serving.gateway import Gateway
 from shoal.serving.kpa import decider_spec, scale_bounds
 from shoal.serving.metrics import MetricsServer
+from shoal.serving.pods import PodPublisher
 from shoal.serving.routing import Backend, Route, RoutingTable
 
 log = logging.getLogger("shoal.serving")
@@ -59,6 +65,7 @@ class ServingPlane:
                         if metrics_port is not None else None)
         self.runtimes: dict[str, Runtime] = {}
         self.image_runtime = PODMAN
+        self.pods = PodPublisher(client, self.runtimes)
 
     @property
     def port(self) -> int:
@@ -78,6 +85,11 @@ class ServingPlane:
                 break
         if reaped:
             log.info("cleaned up %d instances left by an earlier run", len(reaped))
+        stale = await self.pods.remove_all()
+        if stale:
+            log.info("removed %d pods left by an earlier run", stale)
+        for runtime in self.runtimes.values():
+            runtime.subscribe(self.pods.changed)
         await self.gateway.start()
         await self.autoscaler.start()
         if self.metrics is not None:
@@ -90,12 +102,15 @@ class ServingPlane:
         await self.gateway.stop()
         for runtime in self.runtimes.values():
             await runtime.close()
+        await self.pods.close()
 
     def choose(self, container: dict[str, Any]) -> str:
         wanted = choose_runtime(container, self.image_runtime)
         return wanted if wanted in self.runtimes else PROCESS
 
     def publish(self, route: ResolvedRoute | None, namespace: str, name: str) -> bool:
+        self.table.tag_header_routing = self.config().feature(
+            SERVING_NS, "tag-header-based-routing") == "enabled"  # config-features may change
         if route is None:
             self.table.remove(namespace, name)
             return True
@@ -141,13 +156,24 @@ class ServingPlane:
         self.autoscaler.forget(key)
         self.activator.forget(key)
 
+    def map_host(self, host: str, namespace: str, route: str | None) -> bool:
+        if route is None:
+            self.table.unmap_host(host, namespace)
+        else:
+            self.table.map_host(host, namespace, route)
+        return True
+
     def add_reconcilers(self, manager: Manager) -> None:
         """Add the serving reconcilers, wired to this plane, to ``manager``."""
         manager.add(ServiceReconciler(self.client))
-        manager.add(ConfigurationReconciler(self.client))
+        manager.add(ConfigurationReconciler(self.client, collector=RevisionCollector(
+            self.client, self.config, clock=lambda: manager.clock.now().timestamp())))
         manager.add(RouteReconciler(self.client, Tracker(clock=manager.clock),
                                     domain=lambda: self.config().domain,
-                                    gateway_port=self.port, publish=self.publish))
+                                    gateway_port=self.port, publish=self.publish,
+                                    now=manager.clock.now))
+        manager.add(DomainMappingReconciler(self.client, Tracker(clock=manager.clock),
+                                            gateway_port=self.port, map_host=self.map_host))
         revisions = manager.add(RevisionReconciler(
             self.client, self.runtimes, self.choose, self.config, scaler=self,
             recorder=manager.recorder))

@@ -7,8 +7,9 @@ The gateway asks ``lookup(host, tag_header)`` once per request, then the activat
 Hosts follow Knative's default templates: ``{name}.{namespace}.{domain}`` for a Route
 (the external hosts the reconciler lists in ``Route.hosts``) and
 ``{tag}-{name}.{namespace}.{domain}`` for each tag. The private hosts
-``{name}.{namespace}.svc.cluster.local``, ``{name}.{namespace}.svc`` and
-``{name}.{namespace}`` (and their ``{tag}-{name}`` forms) always route; the external ones
+``{name}.{namespace}.svc.localhost`` (Shoal's cluster-local address, which resolves with
+no set-up), Knative's ``{name}.{namespace}.svc.cluster.local``, ``{name}.{namespace}.svc``
+and ``{name}.{namespace}`` (and their ``{tag}-{name}`` forms) always route; the external ones
 do not for a cluster-local Route (label ``networking.knative.dev/visibility:
 cluster-local``). A port in the Host header is ignored and hosts match case-insensitively.
 
@@ -17,6 +18,9 @@ split, per request; on a tag host it goes to the tag's revision; with tag-header
 enabled (Knative's ``tag-header-based-routing`` feature, off by default as in Knative), a
 ``Knative-Serving-Tag`` header naming a tag of the Route does the same, and an unknown
 tag falls back to the split.
+
+A DomainMapping adds a host of the user's own (``map_host``): a request for it is served
+as one on the mapped Route's own host, looked up only when no Route claims the host.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from bisect import bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-PRIVATE_SUFFIXES = ("", ".svc", ".svc.cluster.local")
+PRIVATE_SUFFIXES = ("", ".svc", ".svc.cluster.local", ".svc.localhost")
 
 
 @dataclass(frozen=True)
@@ -123,6 +127,7 @@ class RoutingTable:
         self._routes: dict[str, tuple[Route, tuple[str, ...], tuple[str, ...]]] = {}
         self._hosts: dict[str, tuple[Route, _Split, str | None]] = {}
         self._normalized: dict[str, str] = {}  # Host header -> host, for headers seen before
+        self._mapped: dict[str, tuple[str, str]] = {}  # custom host -> (namespace, route)
 
     # -- routes -----------------------------------------------------------------------
 
@@ -168,7 +173,12 @@ class RoutingTable:
             self._normalized[host] = key
         hit = self._hosts.get(key)
         if hit is None:
-            return None
+            mapped = self._mapped.get(key)
+            if mapped is None:
+                return None
+            hit = self._hosts.get(f"{mapped[1]}.{mapped[0]}")
+            if hit is None:
+                return None
         route, split, tag = hit
         if tag is not None:
             return route, route.tags[tag]
@@ -177,3 +187,18 @@ class RoutingTable:
             if revision is not None:
                 return route, revision
         return route, split.pick(self._rng)
+
+    # -- domain mappings --------------------------------------------------------------
+
+    def map_host(self, host: str, namespace: str, route: str) -> None:
+        """Serve ``host`` as the Route ``namespace/route`` (a DomainMapping)."""
+        self._mapped[normalize_host(host)] = (namespace, route)
+
+    def unmap_host(self, host: str, namespace: str) -> None:
+        """Stop serving ``host`` if the mapping of ``namespace`` holds it."""
+        key = normalize_host(host)
+        if key in self._mapped and self._mapped[key][0] == namespace:
+            del self._mapped[key]
+
+    def mapped_hosts(self) -> dict[str, tuple[str, str]]:
+        return dict(self._mapped)

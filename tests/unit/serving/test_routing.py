@@ -108,3 +108,15 @@ def test_a_host_claimed_twice_goes_to_the_latest_and_survives_the_other_removal(
 def test_split_must_sum_to_100(split: tuple[Backend, ...]) -> None:
     with pytest.raises(ValueError, match="sum to 100"):
         RoutingTable().update(hello(split=split))
+
+
+def test_a_mapped_host_serves_its_route_split() -> None:
+    table = RoutingTable()
+    table.map_host("My.Example.com", "default", "hello")
+    assert table.lookup("my.example.com") is None  # the Route is not served yet
+    table.update(hello(cluster_local=True))
+    assert revision(table, "my.example.com:8080") == "default/hello-1"
+    table.unmap_host("my.example.com", "other")  # another namespace's mapping: kept
+    assert revision(table, "my.example.com") == "default/hello-1"
+    table.unmap_host("my.example.com", "default")
+    assert table.lookup("my.example.com") is None

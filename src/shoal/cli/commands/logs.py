@@ -1,15 +1,14 @@
 """``shoal logs NAME [-f] [--revision R]``: what the instances of a service's revision print.
 
 Logs belong to the runtime that runs a revision's instances (local processes, containers);
-the API server is to serve them as plain text at ``GET {server}/logs/{namespace}/{revision}``
+the API server serves them as plain text at ``GET {server}/logs/{namespace}/{revision}``
 (``?follow=true`` keeps the answer open and streams new lines). ``fetch_logs`` reads that
-endpoint and hands each chunk to its caller as it arrives, so the command works unchanged
-once the endpoint exists.
+endpoint and hands each chunk to its caller as it arrives.
 
-Until then the server answers that path with a bare 404 (a ``Status`` with no ``details``,
-its answer for any path it does not serve), and the command says that logs come with the
-runtimes and exits 1. A 404 that names an object (``details``) is an answer of the real
-endpoint, and is reported as the API error it is.
+A server with no runtimes plugged in (an API server on its own) answers that path with a
+bare 404 (a ``Status`` with no ``details``, its answer for any path it does not serve), and
+the command says that logs come with the runtimes and exits 1. A 404 that names an object
+(``details``) is an answer of the real endpoint, and is reported as the API error it is.
 
 The revision is ``--revision``, else the Service's latest ready revision, else its latest
 created one.

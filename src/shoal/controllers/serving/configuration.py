@@ -5,6 +5,7 @@ stamps the Revision of that generation (``{name}-{generation:05d}``, or the temp
 name) and follows it: ``latestCreatedRevisionName`` names it at once,
 ``latestReadyRevisionName`` once it is Ready, and the Configuration's Ready follows it
 (``RevisionFailed`` when it fails; the last ready revision keeps serving meanwhile).
+Afterwards it hands the Configuration to the revision collector (``gc``), when given.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from shoal.client.base import Client
 from shoal.controllers.children import controlled_by
 from shoal.controllers.conditions import ConditionSet
 from shoal.controllers.reconciler import ModelReconciler, ReconcileResult, Watch, owner_keys
+from shoal.controllers.serving.gc import RevisionCollector
 from shoal.controllers.serving.resources import make_revision
 from shoal.controllers.serving.service import ready_of
 
@@ -28,8 +30,9 @@ class ConfigurationReconciler(ModelReconciler[Configuration]):
     rt = CONFIGURATIONS
     watches = (Watch(REVISIONS, owner_keys(CONFIGURATIONS)),)
 
-    def __init__(self, client: Client) -> None:
+    def __init__(self, client: Client, *, collector: RevisionCollector | None = None) -> None:
         self.client = client
+        self.collector = collector
 
     async def reconcile(self, obj: Configuration) -> ReconcileResult | None:
         config = obj.dump()
@@ -60,4 +63,8 @@ class ConfigurationReconciler(ModelReconciler[Configuration]):
                                   if message else f'Revision "{name}" failed: {reason}')
         else:
             conditions.mark_unknown("Ready", reason or "Deploying", message)
+        if self.collector is not None:
+            wait = await self.collector.collect(obj.dump())
+            if wait is not None:
+                return ReconcileResult(requeue_after=max(1.0, wait))
         return None

@@ -108,6 +108,11 @@ def make_revision(configuration: Obj) -> Obj:
     return out
 
 
+LOCAL_DOMAIN = "svc.localhost"
+"""Shoal's cluster-local domain: Knative's ``svc.cluster.local`` resolves nowhere off a
+cluster, ``*.localhost`` resolves to this machine in curl and browsers with no set-up."""
+
+
 def host(name: str, namespace: str, domain: str) -> str:
     """Knative's default domain template ``{{.Name}}.{{.Namespace}}.{{.Domain}}``."""
     return f"{name}.{namespace}.{domain}"

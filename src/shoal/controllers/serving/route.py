@@ -3,16 +3,21 @@
 Each traffic target names a revision directly or a configuration (its latest ready
 revision). The Route's status lists the resolved split with a URL per tag; its URL is
 ``http://{name}.{namespace}.{domain}`` with the gateway's port (the default domain is
-``localhost``, which every HTTP client on the machine resolves with no DNS set-up).
+``localhost``, which curl and browsers resolve with no DNS set-up). Its address, as
+Knative's cluster-local one, is ``http://{name}.{namespace}.svc.localhost`` with the
+gateway's port; a cluster-local Route has that as its URL too (and its tags likewise).
 Conditions as Knative's: ``AllTrafficAssigned`` (``ConfigurationMissing``,
 ``RevisionMissing`` while a target cannot be resolved), ``IngressReady`` once the routing
-table the gateway serves has the Route, ``CertificateProvisioned`` (no TLS here).
+table the gateway serves has the Route, ``CertificateProvisioned`` (no TLS here). After
+each reconcile the labeller marks the routed revisions ``active`` and the ones no longer
+routed ``reserve`` (``labeler``), which revision garbage collection reads.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from shoal.api.catalog import default_catalog
@@ -22,9 +27,11 @@ from shoal.api.serving import keys
 from shoal.api.serving.route import Route, RouteStatus
 from shoal.api.serving.traffic import TrafficTarget
 from shoal.client.base import Client
+from shoal.controllers.clock import rfc3339
 from shoal.controllers.conditions import ConditionSet
 from shoal.controllers.reconciler import ModelReconciler, ReconcileResult, Watch
-from shoal.controllers.serving.resources import host, tag_host
+from shoal.controllers.serving.labeler import label_revisions
+from shoal.controllers.serving.resources import LOCAL_DOMAIN, host, tag_host
 from shoal.controllers.serving.service import ready_of
 from shoal.controllers.tracker import Reference, Tracker
 
@@ -55,8 +62,10 @@ class RouteReconciler(ModelReconciler[Route]):
     rt = ROUTES
 
     def __init__(self, client: Client, tracker: Tracker, *, domain: Callable[[], str],
-                 gateway_port: int, publish: Publish | None = None) -> None:
+                 gateway_port: int, publish: Publish | None = None,
+                 now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.client = client
+        self.now = now
         self.tracker = tracker
         self.domain = domain
         self.gateway_port = gateway_port
@@ -68,8 +77,8 @@ class RouteReconciler(ModelReconciler[Route]):
         port = "" if self.gateway_port == 80 else f":{self.gateway_port}"
         return f"http://{hostname}{port}"
 
-    async def _revision_for(self, obj: Route, target: TrafficTarget,
-                            key: str) -> tuple[str | None, str, str, bool]:
+    async def _revision_for(self, obj: Route, target: TrafficTarget, key: str,
+                            routed: set[str]) -> tuple[str | None, str, str, bool]:
         """(revision, reason, message, failed): the revision a target sends traffic to.
 
         As Knative's Route: a target naming nothing that exists, or a failed one, fails
@@ -82,6 +91,9 @@ class RouteReconciler(ModelReconciler[Route]):
             except NotFound:
                 return None, "ConfigurationMissing", (
                     f'Configuration "{name}" referenced in traffic not found.'), True
+            created = (config.get("status") or {}).get("latestCreatedRevisionName")
+            if created and target.latest_revision:
+                routed.add(str(created))  # the labeller's smooth hand-over
             ready = (config.get("status") or {}).get("latestReadyRevisionName")
             if not ready:
                 failed = ready_of(config)[0] == "False"
@@ -102,6 +114,13 @@ class RouteReconciler(ModelReconciler[Route]):
         return name, "", "", False
 
     async def reconcile(self, obj: Route) -> ReconcileResult | None:
+        routed: set[str] = set()
+        result = await self._reconcile(obj, routed)
+        await label_revisions(self.client, obj.namespace, obj.name, routed,
+                              rfc3339(self.now()))
+        return result
+
+    async def _reconcile(self, obj: Route, routed: set[str]) -> ReconcileResult | None:
         key = f"{obj.namespace}/{obj.name}"
         status = obj.status = obj.status or RouteStatus()
         conditions = ROUTE_CONDITIONS.manage(status)
@@ -112,15 +131,17 @@ class RouteReconciler(ModelReconciler[Route]):
         hostname = host(obj.name, obj.namespace, domain)
         cluster_local = (obj.metadata.labels or {}).get(keys.VISIBILITY_LABEL) == (
             keys.VISIBILITY_CLUSTER_LOCAL)
-        status.url = self.url(hostname)
-        status.address = Addressable(url=self.url(hostname))
+        url_domain = LOCAL_DOMAIN if cluster_local else domain
+        status.url = self.url(host(obj.name, obj.namespace, url_domain))
+        status.address = Addressable(url=self.url(host(obj.name, obj.namespace, LOCAL_DOMAIN)))
 
         traffic: list[TrafficTarget] = []
         split: dict[str, int] = {}
         tags: list[tuple[str, str, str]] = []
         missing: tuple[str, str, bool] | None = None
         for target in obj.spec.traffic or []:
-            revision, reason, message, failed = await self._revision_for(obj, target, key)
+            revision, reason, message, failed = await self._revision_for(obj, target, key,
+                                                                         routed)
             if revision is None:
                 if missing is None or (failed and not missing[2]):
                     missing = (reason, message, failed)
@@ -131,9 +152,11 @@ class RouteReconciler(ModelReconciler[Route]):
             if target.tag:
                 tag = tag_host(target.tag, obj.name, obj.namespace, domain)
                 resolved.tag = target.tag
-                resolved.url = self.url(tag)
+                resolved.url = self.url(tag_host(target.tag, obj.name, obj.namespace,
+                                                 url_domain))
                 tags.append((target.tag, tag, revision))
             traffic.append(resolved)
+            routed.add(revision)
             if target.percent:
                 split[revision] = split.get(revision, 0) + target.percent
         if missing is not None:
@@ -162,5 +185,6 @@ class RouteReconciler(ModelReconciler[Route]):
     async def deleted(self, key: str) -> None:
         self.tracker.forget(key)
         namespace, _, name = key.partition("/")
+        await label_revisions(self.client, namespace, name, (), rfc3339(self.now()))
         if self.publish is not None:
             self.publish(None, namespace, name)
