@@ -138,6 +138,11 @@ class RestClient:
         meta = obj.get("metadata") or {}
         return str(meta.get("namespace") or DEFAULT_NAMESPACE)
 
+    def _object_path(self, rt: ResourceType, obj: Obj, subresource: str = "") -> str:
+        """The URL path of ``obj`` itself, from its metadata."""
+        name = str((obj.get("metadata") or {}).get("name", ""))
+        return self.path(rt, self._namespace_of(rt, obj), name, subresource)
+
     # -- requests ------------------------------------------------------------------------
 
     async def request(
@@ -323,20 +328,16 @@ class RestClient:
         dry_run: bool = False,
         field_validation: FieldValidation = "Strict",
     ) -> Obj:
-        name = str((obj.get("metadata") or {}).get("name", ""))
         updated: Obj = await self.request(
             "PUT",
-            self.path(rt, self._namespace_of(rt, obj), name),
+            self._object_path(rt, obj),
             body=obj,
             params=_write_params(dry_run, field_validation),
         )
         return updated
 
     async def update_status(self, rt: ResourceType, obj: Obj) -> Obj:
-        name = str((obj.get("metadata") or {}).get("name", ""))
-        updated: Obj = await self.request(
-            "PUT", self.path(rt, self._namespace_of(rt, obj), name, "status"), body=obj
-        )
+        updated: Obj = await self.request("PUT", self._object_path(rt, obj, "status"), body=obj)
         return updated
 
     async def patch(
@@ -352,17 +353,12 @@ class RestClient:
         field_validation: FieldValidation | None = None,
     ) -> Obj:
         """``field_validation`` (beyond ``Client``) is left to the server's default if None."""
-        params: dict[str, str] = {}
-        if dry_run:
-            params["dryRun"] = "All"
-        if field_validation:
-            params["fieldValidation"] = field_validation
         patched: Obj = await self.request(
             "PATCH",
             self.path(rt, namespace, name, subresource),
             body=patch,
             content_type=PATCH_CONTENT_TYPES[patch_type],
-            params=params,
+            params=_write_params(dry_run, field_validation),
         )
         return patched
 
@@ -427,8 +423,11 @@ def _watch_params(
     return params
 
 
-def _write_params(dry_run: bool, field_validation: FieldValidation) -> dict[str, str]:
-    params: dict[str, str] = {"fieldValidation": field_validation}
+def _write_params(dry_run: bool, field_validation: FieldValidation | None) -> dict[str, str]:
+    """The query of a write; no ``fieldValidation`` leaves it to the server's default."""
+    params: dict[str, str] = {}
+    if field_validation:
+        params["fieldValidation"] = field_validation
     if dry_run:
         params["dryRun"] = "All"
     return params

@@ -12,6 +12,7 @@ instances; the gateway sends traffic to the addresses of the ``READY`` ones. Bot
     command     run a command to completion, always reaped
     supervisor  Supervisor: one instance's loop (launch, probe, restart, stop)
     instances   InstanceTable: a runtime's supervisors and subscribers
+    supervised  SupervisedRuntime: start, stop, list, subscribe, logs, close over a table
     logfile     rotating per-instance log files, read back by line
     ports       free loopback ports
     pidfiles    pid records and owner locks, to reap what a crashed runtime left

@@ -16,9 +16,7 @@ the instance is ``FAILED`` with ``ErrImagePull``/``ErrImageNeverPull``, as the k
 from __future__ import annotations
 
 import builtins
-import contextlib
 import hashlib
-import secrets
 from collections.abc import AsyncGenerator, Callable
 from pathlib import Path
 from typing import Any, Literal
@@ -29,25 +27,21 @@ from shoal.runtime.base import (
     REASON_ERR_IMAGE_NEVER_PULL,
     REASON_ERR_IMAGE_PULL,
     REASON_IMAGE_PULL_BACKOFF,
-    Instance,
     InstanceSpec,
 )
-from shoal.runtime.clock import Clock, SystemClock
+from shoal.runtime.clock import Clock
 from shoal.runtime.command import CommandTimeout
 from shoal.runtime.contract import command_line, instance_env
 from shoal.runtime.engine import ContainerEngine, EngineError, available
-from shoal.runtime.instances import InstanceTable
-from shoal.runtime.ports import PortPool
 from shoal.runtime.probes import (
     ExecFunc,
     Probe,
     Prober,
     ProbeResult,
-    liveness_probe,
-    readiness_probe,
 )
 from shoal.runtime.resources import limit_flags
-from shoal.runtime.supervisor import LaunchError, Supervisor, Workload
+from shoal.runtime.supervised import SupervisedRuntime
+from shoal.runtime.supervisor import Driver, LaunchError, Workload
 
 __all__ = ["LABEL_INSTANCE", "LABEL_OWNER", "LABEL_REVISION", "ContainerRuntime",
            "PullPolicy", "available"]
@@ -66,69 +60,34 @@ def owner_label(state_dir: Path) -> str:
     return hashlib.sha256(str(state_dir.resolve()).encode()).hexdigest()[:16]
 
 
-class ContainerRuntime:
+class ContainerRuntime(SupervisedRuntime):
     def __init__(self, engine: str, state_dir: Path, *,
                  clock: Clock | None = None, pull: PullPolicy | None = None,
                  backoff: Callable[[], CrashBackoff] = CrashBackoff,
                  restart_grace: float = 30.0) -> None:
+        super().__init__(clock=clock, backoff=backoff, restart_grace=restart_grace)
         self.name = engine
         self.engine = ContainerEngine(engine)
         self.state_dir = state_dir
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.owner = owner_label(self.state_dir)
-        self._clock = clock or SystemClock()
         self._pull = pull
-        self._backoff = backoff
-        self._restart_grace = restart_grace
-        self._ports = PortPool()
-        self._table = InstanceTable()
 
     @staticmethod
     async def available(engine: str = PODMAN) -> bool:
         return await available(engine)
 
-    async def start(self, spec: InstanceSpec) -> Instance:
-        if self._table.closed:
-            raise RuntimeError("the runtime is closed")
-        instance_id = f"{spec.revision_name}-{secrets.token_hex(4)}"
-        while instance_id in self._table:
-            instance_id = f"{spec.revision_name}-{secrets.token_hex(4)}"
-        port = self._ports.take()
-        instance = Instance(id=instance_id, revision=spec.revision, runtime=self.name,
-                            address=f"{self._ports.host}:{port}")
-        driver = _ContainerDriver(
+    def _driver(self, instance_id: str, spec: InstanceSpec, port: int) -> Driver:
+        return _ContainerDriver(
             self.engine, instance_id, str(spec.container.get("image") or ""),
             self._run_args(instance_id, spec, port), self._pull_policy(spec.container),
             Prober(self._ports.host, port, self._run_exec(instance_id)),
             on_cleanup=lambda: self._ports.release(port))
-        supervisor = Supervisor(
-            instance, driver, readiness=readiness_probe(spec.container, spec.serves),
-            liveness=liveness_probe(spec.container), clock=self._clock,
-            on_change=self._table.changed, backoff=self._backoff(),
-            restart_grace=self._restart_grace)
-        self._table.add(instance_id, supervisor)
-        return supervisor.instance
 
-    async def stop(self, instance_id: str, grace: float = 30.0) -> None:
-        await self._table.stop(instance_id, grace)
-
-    def list(self, revision: str | None = None) -> builtins.list[Instance]:
-        return self._table.list(revision)
-
-    def subscribe(self, callback: Callable[[Instance], None]) -> Callable[[], None]:
-        return self._table.subscribe(callback)
-
-    async def logs(self, instance_id: str, *, follow: bool = False,
-                   tail: int | None = None) -> AsyncGenerator[str, None]:
-        """The container's output; ``follow`` ends when the container stops."""
-        self._table.get(instance_id)  # raises UnknownInstance
-        lines = self.engine.logs(instance_id, follow=follow, tail=tail)
-        async with contextlib.aclosing(lines):
-            async for line in lines:
-                yield line
-
-    async def close(self, grace: float = 30.0) -> None:
-        await self._table.close(grace)
+    def _log_lines(self, instance_id: str, *, follow: bool,
+                   tail: int | None) -> AsyncGenerator[str, None]:
+        """The container's output, read back from the engine."""
+        return self.engine.logs(instance_id, follow=follow, tail=tail)
 
     async def reap_orphans(self) -> builtins.list[str]:
         """Remove the containers an earlier Shoal on this state directory left behind."""

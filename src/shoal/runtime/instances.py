@@ -1,9 +1,9 @@
 """The instances one runtime supervises, and the callbacks to tell when one changes.
 
-Both runtimes keep their supervisors here and delegate ``list``, ``subscribe``, ``stop``
-and ``close`` to it. A supervisor's change is handed to every subscriber in turn (a
-subscriber that raises is logged, never allowed to break the instance's loop); a
-``STOPPED`` instance leaves the table before the subscribers hear of it.
+Both runtimes keep their supervisors here (through ``SupervisedRuntime``) and delegate
+``list``, ``subscribe``, ``stop`` and ``close`` to it. A supervisor's change is handed to
+every subscriber in turn (a subscriber that raises is logged, never allowed to break the
+instance's loop); a ``STOPPED`` instance leaves the table before the subscribers hear of it.
 """
 
 from __future__ import annotations

@@ -16,30 +16,26 @@ import asyncio
 import builtins
 import contextlib
 import os
-import secrets
 import signal
 from collections.abc import AsyncGenerator, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from shoal.runtime.backoff import CrashBackoff
-from shoal.runtime.base import PROCESS, Instance, InstanceSpec
-from shoal.runtime.clock import Clock, SystemClock
+from shoal.runtime.base import PROCESS, InstanceSpec
+from shoal.runtime.clock import Clock
 from shoal.runtime.command import CommandTimeout, exit_status, run_command
 from shoal.runtime.contract import command_line, instance_env
-from shoal.runtime.instances import InstanceTable
 from shoal.runtime.logfile import DEFAULT_MAX_BYTES, LogFile, read_lines
 from shoal.runtime.pidfiles import OwnerLock, PidRecord, PidRecords, process_start_time
-from shoal.runtime.ports import PortPool
 from shoal.runtime.probes import (
     ExecFunc,
     Probe,
     Prober,
     ProbeResult,
-    liveness_probe,
-    readiness_probe,
 )
-from shoal.runtime.supervisor import LaunchError, Supervisor, Workload
+from shoal.runtime.supervised import SupervisedRuntime
+from shoal.runtime.supervisor import Driver, LaunchError, Workload
 
 INHERITED_ENV = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "TZ",
                  "TMPDIR", "SYSTEMROOT")
@@ -51,7 +47,7 @@ def default_base_env() -> dict[str, str]:
     return {name: os.environ[name] for name in INHERITED_ENV if name in os.environ}
 
 
-class ProcessRuntime:
+class ProcessRuntime(SupervisedRuntime):
     name = PROCESS
 
     def __init__(self, state_dir: Path, *, clock: Clock | None = None,
@@ -59,62 +55,30 @@ class ProcessRuntime:
                  log_max_bytes: int = DEFAULT_MAX_BYTES,
                  backoff: Callable[[], CrashBackoff] = CrashBackoff,
                  restart_grace: float = 30.0) -> None:
+        super().__init__(clock=clock, backoff=backoff, restart_grace=restart_grace)
         self.state_dir = state_dir
-        self._clock = clock or SystemClock()
         self._base_env = dict(default_base_env() if base_env is None else base_env)
         self._log_max_bytes = log_max_bytes
-        self._backoff = backoff
-        self._restart_grace = restart_grace
         self._records = PidRecords(state_dir)
         self._owner = OwnerLock(self._records.owners)
-        self._ports = PortPool()
-        self._table = InstanceTable()
 
-    async def start(self, spec: InstanceSpec) -> Instance:
-        if self._table.closed:
-            raise RuntimeError("the runtime is closed")
-        instance_id = f"{spec.revision_name}-{secrets.token_hex(4)}"
-        while instance_id in self._table:
-            instance_id = f"{spec.revision_name}-{secrets.token_hex(4)}"
-        port = self._ports.take()
-        instance = Instance(id=instance_id, revision=spec.revision, runtime=self.name,
-                            address=f"{self._ports.host}:{port}")
+    def _driver(self, instance_id: str, spec: InstanceSpec, port: int) -> Driver:
         env = instance_env(spec, self._base_env, port=port)
         command, args = command_line(spec.container, env)
-        driver = _ProcessDriver(
+        return _ProcessDriver(
             instance_id, command + args, env, spec.container.get("workingDir") or None,
             LogFile(self.log_path(instance_id), self._log_max_bytes),
             Prober(self._ports.host, port, self._run_exec(env, spec.container)),
             on_launch=self._record, on_cleanup=lambda: self._forget(instance_id, port))
-        supervisor = Supervisor(
-            instance, driver, readiness=readiness_probe(spec.container, spec.serves),
-            liveness=liveness_probe(spec.container), clock=self._clock,
-            on_change=self._table.changed, backoff=self._backoff(),
-            restart_grace=self._restart_grace)
-        self._table.add(instance_id, supervisor)
-        return supervisor.instance
 
-    async def stop(self, instance_id: str, grace: float = 30.0) -> None:
-        await self._table.stop(instance_id, grace)
-
-    def list(self, revision: str | None = None) -> builtins.list[Instance]:
-        return self._table.list(revision)
-
-    def subscribe(self, callback: Callable[[Instance], None]) -> Callable[[], None]:
-        return self._table.subscribe(callback)
-
-    async def logs(self, instance_id: str, *, follow: bool = False,
-                   tail: int | None = None) -> AsyncGenerator[str, None]:
-        self._table.get(instance_id)  # raises UnknownInstance
-        lines = read_lines(self.log_path(instance_id), tail=tail, follow=follow,
-                           alive=lambda: instance_id in self._table)
-        async with contextlib.aclosing(lines):
-            async for line in lines:
-                yield line
+    def _log_lines(self, instance_id: str, *, follow: bool,
+                   tail: int | None) -> AsyncGenerator[str, None]:
+        return read_lines(self.log_path(instance_id), tail=tail, follow=follow,
+                          alive=lambda: instance_id in self._table)
 
     async def close(self, grace: float = 30.0) -> None:
         try:
-            await self._table.close(grace)
+            await super().close(grace)
         finally:
             self._owner.release()
 

@@ -21,12 +21,9 @@ from shoal.api.duck import (
     default_destination,
 )
 from shoal.api.errors import FieldErrors
+from shoal.api.flows.spec import check_flow_spec, default_flow_spec
 from shoal.api.flows.status import ChannelStatus, SubscriptionStatus
-from shoal.api.messaging.channeltemplate import (
-    ChannelTemplateSpec,
-    check_channel_template,
-    default_channel_template,
-)
+from shoal.api.messaging.channeltemplate import ChannelTemplateSpec
 from shoal.api.model import Destination, KObject, Model
 
 
@@ -94,14 +91,12 @@ class Parallel(KObject):
     def apply_defaults(self, ctx: AdmissionContext) -> None:
         self.model_fields_set.add("spec")
         spec = self.spec
-        if spec.channel_template is None:
-            spec.channel_template = default_channel_template(ctx.config, self.namespace)
+        default_flow_spec(spec, ctx, self.namespace)
         for branch in spec.branches or []:
             default_destination(branch.filter, self.namespace)
             default_destination(branch.subscriber, self.namespace)
             default_destination(branch.reply, self.namespace)
             default_delivery(branch.delivery, self.namespace)
-        default_destination(spec.reply, self.namespace)
 
     def check(self, old: KObject | None, ctx: AdmissionContext, errs: FieldErrors) -> None:
         errs = errs.at("spec")
@@ -116,9 +111,4 @@ class Parallel(KObject):
             if branch.reply is not None:
                 check_destination(branch.reply, ctx, at.at("reply"))
             check_optional_delivery(branch.delivery, ctx, at)
-        if spec.channel_template is None:
-            errs.required("channelTemplate")
-        else:
-            check_channel_template(spec.channel_template, errs.at("channelTemplate"))
-        if spec.reply is not None:
-            check_destination(spec.reply, ctx, errs.at("reply"))
+        check_flow_spec(spec, ctx, errs)

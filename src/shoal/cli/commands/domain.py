@@ -12,28 +12,31 @@ the mapping's, as Knative does); ``--tls SECRET`` names the secret with its cert
 from __future__ import annotations
 
 import argparse
-import sys
-from datetime import UTC, datetime
+from datetime import datetime
 
 from shoal.api.catalog import default_catalog
-from shoal.api.errors import ApiError
-from shoal.cli.commands.broker import print_document, table_lines
+from shoal.cli.commands.broker import table_lines
+from shoal.cli.commands.knverbs import (
+    add_delete_parser,
+    add_describe_parser,
+    add_list_parser,
+    list_objects,
+    printed_without_table,
+)
 from shoal.cli.commands.revision import (
     attribute_lines,
     condition_lines,
     metadata_rows,
     ready_condition,
 )
-from shoal.cli.context import Subcommands, add_namespace_options, api_command, namespace, report
+from shoal.cli.context import Subcommands, add_namespace_options, api_command, namespace
 from shoal.cli.errors import CliError
-from shoal.cli.printers import as_list, typed
 from shoal.client.base import Obj
 from shoal.client.rest import RestClient
 
 DOMAIN_MAPPINGS = default_catalog().require("domainmappings")
 SERVICES = default_catalog().require("ksvc")
 ROUTES = default_catalog().require("routes")
-OUTPUTS = ("yaml", "json")
 PREFIXES = {"ksvc": SERVICES, "kroute": ROUTES}
 
 
@@ -58,24 +61,10 @@ def register(commands: Subcommands, parents: list[argparse.ArgumentParser]) -> N
     add_namespace_options(create)
     create.set_defaults(handler=api_command(run_create))
 
-    listing = verbs.add_parser("list", aliases=["ls"], parents=parents, help="list domain mappings")
-    add_namespace_options(listing, all_namespaces=True)
-    listing.add_argument("-o", "--output", choices=OUTPUTS, help="output format")
-    listing.set_defaults(handler=api_command(run_list))
-
-    describe = verbs.add_parser("describe", parents=parents, help="show a domain mapping")
-    describe.add_argument("host", metavar="HOST")
-    add_namespace_options(describe)
-    describe.add_argument("-o", "--output", choices=OUTPUTS, help="output format")
-    describe.add_argument(
-        "-v", "--verbose", action="store_true", help="more: annotations, condition messages"
-    )
-    describe.set_defaults(handler=api_command(run_describe))
-
-    delete = verbs.add_parser("delete", parents=parents, help="delete domain mappings")
-    delete.add_argument("hosts", nargs="+", metavar="HOST")
-    add_namespace_options(delete)
-    delete.set_defaults(handler=api_command(run_delete))
+    add_list_parser(verbs, parents, "Domain mapping", run_list, by_name=False)
+    add_describe_parser(verbs, parents, DOMAIN_MAPPINGS, "Domain mapping", describe_text,
+                        metavar="HOST")
+    add_delete_parser(verbs, parents, DOMAIN_MAPPINGS, "Domain mapping", metavar="HOST")
 
 
 def parse_ref(text: str, namespace: str) -> Obj:
@@ -136,14 +125,8 @@ def list_lines(mappings: list[Obj], all_namespaces: bool) -> list[str]:
 
 
 async def run_list(args: argparse.Namespace, client: RestClient) -> int:
-    ns = None if args.all_namespaces else namespace(args)
-    listed = await client.list(DOMAIN_MAPPINGS, ns)
-    mappings = [typed(DOMAIN_MAPPINGS, m) for m in listed.items]
-    if args.output:
-        print_document(as_list(mappings), args.output)
-    elif not mappings:
-        print("No domain mappings found.")
-    else:
+    mappings = await list_objects(client, DOMAIN_MAPPINGS, args)
+    if not printed_without_table(mappings, args.output, "Domain mapping"):
         print("\n".join(list_lines(mappings, args.all_namespaces)))
     return 0
 
@@ -158,25 +141,3 @@ def describe_text(mapping: Obj, now: datetime, *, verbose: bool = False) -> str:
     lines += condition_lines(mapping.get("status"), now, verbose=verbose)
     return "\n".join(lines) + "\n"
 
-
-async def run_describe(args: argparse.Namespace, client: RestClient) -> int:
-    mapping = typed(DOMAIN_MAPPINGS, await client.get(DOMAIN_MAPPINGS, args.host, namespace(args)))
-    if args.output:
-        print_document(mapping, args.output)
-        return 0
-    sys.stdout.write(describe_text(mapping, datetime.now(UTC), verbose=args.verbose))
-    return 0
-
-
-async def run_delete(args: argparse.Namespace, client: RestClient) -> int:
-    ns = namespace(args)
-    failed = False
-    for host in args.hosts:
-        try:
-            await client.delete(DOMAIN_MAPPINGS, host, ns)
-        except ApiError as exc:
-            report(exc)
-            failed = True
-            continue
-        print(f"Domain mapping '{host}' deleted in namespace '{ns}'.", flush=True)
-    return 1 if failed else 0

@@ -16,32 +16,29 @@ The other serving verbs print the same way and reuse ``attribute_lines`` (kn's a
 from __future__ import annotations
 
 import argparse
-import sys
 from datetime import UTC, datetime
 from typing import Any
 
 from shoal.api.catalog import default_catalog
-from shoal.api.errors import ApiError
 from shoal.api.serving import annotation_rules as autoscaling
 from shoal.api.serving import keys
-from shoal.cli.commands.broker import print_document, status_cells, table_lines
-from shoal.cli.context import (
-    Subcommands,
-    add_global_options,
-    add_namespace_options,
-    api_command,
-    namespace,
-    report,
+from shoal.cli.commands.broker import status_cells, table_lines
+from shoal.cli.commands.knverbs import (
+    add_delete_parser,
+    add_describe_parser,
+    add_list_parser,
+    list_objects,
+    printed_without_table,
 )
+from shoal.cli.context import Subcommands, add_global_options, namespace
 from shoal.cli.describer import age_of
-from shoal.cli.printers import Aligner, as_list, typed
+from shoal.cli.printers import Aligner
 from shoal.cli.serviceflags import serving_container
 from shoal.client.base import Obj
 from shoal.client.rest import RestClient
 
 REVISIONS = default_catalog().require("revisions")
 SERVICES = default_catalog().require("ksvc")
-OUTPUTS = ("yaml", "json")
 _SYMBOLS = {"True": "++", "False": "!!"}
 _SEVERITY = {"Warning": " W", "Info": " I"}
 
@@ -57,28 +54,10 @@ def register(commands: Subcommands, parents: list[argparse.ArgumentParser]) -> N
     # kn's -s is --service; a private copy of the global options gives -s up safely.
     own = argparse.ArgumentParser(add_help=False)
     add_global_options(own, suppress=True)
-    listing = verbs.add_parser(
-        "list", aliases=["ls"], parents=[own], conflict_handler="resolve", help="list revisions"
-    )
-    listing.add_argument("name", nargs="?", metavar="NAME", help="only this revision")
+    listing = add_list_parser(verbs, [own], "Revision", run_list, conflict_handler="resolve")
     listing.add_argument("-s", "--service", metavar="SERVICE", help="only this service's")
-    add_namespace_options(listing, all_namespaces=True)
-    listing.add_argument("-o", "--output", choices=OUTPUTS, help="output format")
-    listing.set_defaults(handler=api_command(run_list))
-
-    describe = verbs.add_parser("describe", parents=parents, help="show a revision")
-    describe.add_argument("name", metavar="NAME")
-    add_namespace_options(describe)
-    describe.add_argument("-o", "--output", choices=OUTPUTS, help="output format")
-    describe.add_argument(
-        "-v", "--verbose", action="store_true", help="more: annotations, condition messages"
-    )
-    describe.set_defaults(handler=api_command(run_describe))
-
-    delete = verbs.add_parser("delete", parents=parents, help="delete revisions")
-    delete.add_argument("names", nargs="+", metavar="NAME")
-    add_namespace_options(delete)
-    delete.set_defaults(handler=api_command(run_delete))
+    add_describe_parser(verbs, parents, REVISIONS, "Revision", describe_text)
+    add_delete_parser(verbs, parents, REVISIONS, "Revision")
 
 
 # -- kn's describe layout --------------------------------------------------------------------
@@ -303,25 +282,18 @@ async def services_by_name(client: RestClient, ns: str | None) -> dict[tuple[str
 
 
 async def run_list(args: argparse.Namespace, client: RestClient) -> int:
-    ns = None if args.all_namespaces else namespace(args)
     selector = f"{keys.SERVICE_LABEL}={args.service}" if args.service else ""
-    listed = await client.list(REVISIONS, ns, label_selector=selector)
-    revisions = [typed(REVISIONS, r) for r in listed.items]
-    if args.name:
-        revisions = [r for r in revisions if r["metadata"]["name"] == args.name]
+    revisions = await list_objects(client, REVISIONS, args, label_selector=selector)
     revisions = sorted_revisions(revisions)
-    if args.output:
-        print_document(as_list(revisions), args.output)
-    elif not revisions:
-        print("No revisions found.")
-    else:
+    if not printed_without_table(revisions, args.output, "Revision"):
+        ns = None if args.all_namespaces else namespace(args)
         services = await services_by_name(client, ns)
         now = datetime.now(UTC)
         print("\n".join(list_lines(revisions, services, now, args.all_namespaces)))
     return 0
 
 
-# -- describe and delete ---------------------------------------------------------------------
+# -- describe --------------------------------------------------------------------------------
 
 
 def describe_text(revision: Obj, now: datetime, *, verbose: bool = False) -> str:
@@ -339,25 +311,3 @@ def describe_text(revision: Obj, now: datetime, *, verbose: bool = False) -> str
     lines += condition_lines(revision.get("status"), now, verbose=verbose)
     return "\n".join(lines) + "\n"
 
-
-async def run_describe(args: argparse.Namespace, client: RestClient) -> int:
-    revision = typed(REVISIONS, await client.get(REVISIONS, args.name, namespace(args)))
-    if args.output:
-        print_document(revision, args.output)
-        return 0
-    sys.stdout.write(describe_text(revision, datetime.now(UTC), verbose=args.verbose))
-    return 0
-
-
-async def run_delete(args: argparse.Namespace, client: RestClient) -> int:
-    ns = namespace(args)
-    failed = False
-    for name in args.names:
-        try:
-            await client.delete(REVISIONS, name, ns)
-        except ApiError as exc:
-            report(exc)
-            failed = True
-            continue
-        print(f"Revision '{name}' deleted in namespace '{ns}'.", flush=True)
-    return 1 if failed else 0

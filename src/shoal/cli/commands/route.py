@@ -10,26 +10,29 @@ spec while the status has none yet) and its conditions.
 from __future__ import annotations
 
 import argparse
-import sys
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from shoal.api.catalog import default_catalog
 from shoal.api.serving import keys
-from shoal.cli.commands.broker import print_document, table_lines
+from shoal.cli.commands.broker import table_lines
+from shoal.cli.commands.knverbs import (
+    add_describe_parser,
+    add_list_parser,
+    list_objects,
+    printed_without_table,
+)
 from shoal.cli.commands.revision import (
     attribute_lines,
     condition_lines,
     metadata_rows,
     ready_condition,
 )
-from shoal.cli.context import Subcommands, add_namespace_options, api_command, namespace
-from shoal.cli.printers import as_list, typed
+from shoal.cli.context import Subcommands
 from shoal.client.base import Obj
 from shoal.client.rest import RestClient
 
 ROUTES = default_catalog().require("routes")
-OUTPUTS = ("yaml", "json")
 
 
 def register(commands: Subcommands, parents: list[argparse.ArgumentParser]) -> None:
@@ -39,21 +42,8 @@ def register(commands: Subcommands, parents: list[argparse.ArgumentParser]) -> N
         description="Show routes: the named splits of traffic among revisions.",
     )
     verbs = group.add_subparsers(dest="verb", metavar="COMMAND", required=True)
-
-    listing = verbs.add_parser("list", aliases=["ls"], parents=parents, help="list routes")
-    listing.add_argument("name", nargs="?", metavar="NAME", help="only this route")
-    add_namespace_options(listing, all_namespaces=True)
-    listing.add_argument("-o", "--output", choices=OUTPUTS, help="output format")
-    listing.set_defaults(handler=api_command(run_list))
-
-    describe = verbs.add_parser("describe", parents=parents, help="show a route")
-    describe.add_argument("name", metavar="NAME")
-    add_namespace_options(describe)
-    describe.add_argument("-o", "--output", choices=OUTPUTS, help="output format")
-    describe.add_argument(
-        "-v", "--verbose", action="store_true", help="more: annotations, condition messages"
-    )
-    describe.set_defaults(handler=api_command(run_describe))
+    add_list_parser(verbs, parents, "Route", run_list)
+    add_describe_parser(verbs, parents, ROUTES, "Route", describe_text)
 
 
 def route_url(route: Obj) -> str:
@@ -69,15 +59,8 @@ def list_lines(routes: list[Obj], all_namespaces: bool) -> list[str]:
 
 
 async def run_list(args: argparse.Namespace, client: RestClient) -> int:
-    ns = None if args.all_namespaces else namespace(args)
-    routes = [typed(ROUTES, r) for r in (await client.list(ROUTES, ns)).items]
-    if args.name:
-        routes = [r for r in routes if r["metadata"]["name"] == args.name]
-    if args.output:
-        print_document(as_list(routes), args.output)
-    elif not routes:
-        print("No routes found.")
-    else:
+    routes = await list_objects(client, ROUTES, args)
+    if not printed_without_table(routes, args.output, "Route"):
         print("\n".join(list_lines(routes, args.all_namespaces)))
     return 0
 
@@ -113,12 +96,3 @@ def describe_text(route: Obj, now: datetime, *, verbose: bool = False) -> str:
     lines = [*attribute_lines(rows), "", *target_lines(targets), ""]
     lines += condition_lines(status, now, verbose=verbose)
     return "\n".join(lines) + "\n"
-
-
-async def run_describe(args: argparse.Namespace, client: RestClient) -> int:
-    route = typed(ROUTES, await client.get(ROUTES, args.name, namespace(args)))
-    if args.output:
-        print_document(route, args.output)
-        return 0
-    sys.stdout.write(describe_text(route, datetime.now(UTC), verbose=args.verbose))
-    return 0

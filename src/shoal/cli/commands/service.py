@@ -43,6 +43,12 @@ from shoal.api.serving import keys
 from shoal.api.types import ResourceType
 from shoal.cli import manifests
 from shoal.cli.commands.broker import print_document, status_cells, table_lines
+from shoal.cli.commands.knverbs import (
+    OUTPUTS,
+    add_list_parser,
+    list_objects,
+    printed_without_table,
+)
 from shoal.cli.commands.revision import (
     REVISIONS,
     attribute_lines,
@@ -55,7 +61,7 @@ from shoal.cli.commands.revision import (
 from shoal.cli.context import Subcommands, add_namespace_options, api_command, namespace, report
 from shoal.cli.describer import age_of
 from shoal.cli.errors import CliError
-from shoal.cli.printers import as_list, typed
+from shoal.cli.printers import typed
 from shoal.cli.serviceflags import (
     ServiceFlags,
     add_service_options,
@@ -68,7 +74,6 @@ from shoal.client.base import Obj, WatchEvent
 from shoal.client.rest import RestClient
 
 SERVICES = default_catalog().require("ksvc")
-OUTPUTS = ("yaml", "json")
 MAX_UPDATE_RETRIES = 3
 WATCH_SECONDS = 30  # the server ends each watch after this; the wait then re-reads
 _KEPT_ANNOTATIONS = (keys.CREATOR, keys.LAST_MODIFIER)
@@ -111,11 +116,7 @@ def register(commands: Subcommands, parents: list[argparse.ArgumentParser]) -> N
     add_namespace_options(apply)
     apply.set_defaults(handler=api_command(run_apply))
 
-    listing = verbs.add_parser("list", aliases=["ls"], parents=parents, help="list services")
-    listing.add_argument("name", nargs="?", metavar="NAME", help="only this service")
-    add_namespace_options(listing, all_namespaces=True)
-    listing.add_argument("-o", "--output", choices=OUTPUTS, help="output format")
-    listing.set_defaults(handler=api_command(run_list))
+    add_list_parser(verbs, parents, "Service", run_list)
 
     describe = verbs.add_parser("describe", parents=parents, help="show a service")
     describe.add_argument("name", metavar="NAME")
@@ -443,15 +444,8 @@ def list_lines(services: list[Obj], now: datetime, all_namespaces: bool) -> list
 
 
 async def run_list(args: argparse.Namespace, client: RestClient) -> int:
-    ns = None if args.all_namespaces else namespace(args)
-    services = [typed(SERVICES, s) for s in (await client.list(SERVICES, ns)).items]
-    if args.name:
-        services = [s for s in services if s["metadata"]["name"] == args.name]
-    if args.output:
-        print_document(as_list(services), args.output)
-    elif not services:
-        print("No services found.")
-    else:
+    services = await list_objects(client, SERVICES, args)
+    if not printed_without_table(services, args.output, "Service"):
         print("\n".join(list_lines(services, datetime.now(UTC), args.all_namespaces)))
     return 0
 

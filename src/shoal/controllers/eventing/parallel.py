@@ -72,11 +72,8 @@ class ParallelReconciler(ModelReconciler[Parallel]):
         status = obj.status = obj.status or ParallelStatus()
         conditions = PARALLEL_CONDITIONS.manage(status)
         conditions.initialize()
-        rt = channel_type(obj.spec.channel_template)
+        rt = channel_type(obj.spec.channel_template, conditions)
         if rt is None:
-            conditions.mark_false("ChannelsReady", "ChannelTemplateInvalid",
-                                  "the channel template does not name a channel kind this "
-                                  "server serves")
             return None
         branches = range(len(obj.spec.branches or []))
         ingress = await self.children.channel(

@@ -48,12 +48,19 @@ IMMUTABLE_SUBSCRIPTION_FIELDS = ("channel", "delivery")
 RECREATE_DELAY = 0.5
 
 
-def channel_type(template: ChannelTemplateSpec | None) -> ResourceType | None:
-    """The channel kind a flow's template names, if it is one this server serves."""
-    if template is None:
+def channel_type(template: ChannelTemplateSpec | None,
+                 conditions: ConditionManager) -> ResourceType | None:
+    """The channel kind a flow's template names, if it is one this server serves; if not,
+    ChannelsReady is False and the flow has nothing to do until its template changes."""
+    rt = None
+    if template is not None:
+        rt = CATALOG.by_kind(template.api_version or "", template.kind or "")
+    if rt not in CHANNEL_TYPES:
+        conditions.mark_false("ChannelsReady", "ChannelTemplateInvalid",
+                              "the channel template does not name a channel kind this "
+                              "server serves")
         return None
-    rt = CATALOG.by_kind(template.api_version or "", template.kind or "")
-    return rt if rt in CHANNEL_TYPES else None
+    return rt
 
 
 def object_reference(rt: ResourceType, obj: Obj) -> ObjectReference:
@@ -145,11 +152,8 @@ class SequenceReconciler(ModelReconciler[Sequence]):
         status = obj.status = obj.status or SequenceStatus()
         conditions = SEQUENCE_CONDITIONS.manage(status)
         conditions.initialize()
-        rt = channel_type(obj.spec.channel_template)
+        rt = channel_type(obj.spec.channel_template, conditions)
         if rt is None:
-            conditions.mark_false("ChannelsReady", "ChannelTemplateInvalid",
-                                  "the channel template does not name a channel kind this "
-                                  "server serves")
             return None
         steps = range(len(obj.spec.steps or []))
         channels = [await self.children.channel(rt, make_sequence_channel(obj, i))

@@ -1,13 +1,15 @@
 """The plumbing every ``shoal source KIND`` shares: its verbs, ``--sink``, ``--ce-override``.
 
 A kind module describes itself with a ``SourceKind`` (its resource type, its own flags,
-how they become the spec and change it, what its RESOURCE column shows) and calls
+how they become the spec and change it, what its RESOURCE column shows, and optionally
+more columns, its own ``describe`` rows and ``-l/-a`` on create) and calls
 ``register_kind``, which adds ``create``, ``update``, ``list``, ``describe`` and
 ``delete`` with kn's flags and messages (``Ping source 'beat' created in namespace
 'default'.``). ``--sink`` takes kn's sink syntax (``cli.sinks``); ``--ce-override
 KEY=VALUE`` sets an extension of ``spec.ceOverrides`` and, on update, ``KEY-`` removes one.
 ``update`` reads the source, changes its spec and writes it back (a 409 means it changed
-meanwhile: run it again).
+meanwhile: run it again). A field that cannot change is a flag ``add_options`` leaves out
+of ``update``.
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ AddOptions = Callable[[argparse.ArgumentParser, bool], None]
 """Adds the kind's own flags; the flag says whether the parser is ``update``'s."""
 EditSpec = Callable[[argparse.Namespace, Obj, str], None]
 """Changes ``spec`` in place from the flags, in the namespace given."""
+Column = tuple[str, Callable[[Obj], str]]
+"""A column of ``list``: its header and what its cell shows."""
 
 
 @dataclass(frozen=True)
@@ -48,12 +52,20 @@ class SourceKind:
     edit_spec: EditSpec
     resource: Callable[[Obj], str]  # what the RESOURCE column shows
     resource_header: str = "RESOURCE"
+    more_columns: tuple[Column, ...] = ()  # after RESOURCE, before SINK
+    details: Callable[[Obj], Obj] | None = None  # describe's rows in place of RESOURCE's
+    metadata_flags: bool = False  # -l/--label and -a/--annotation on create
+    noun: str = ""  # in help and "No ... found."; the title in lower case if not given
+
+    def __post_init__(self) -> None:
+        if not self.noun:
+            object.__setattr__(self, "noun", self.title.lower())
 
 
 def register_kind(kinds: Subcommands, parents: list[argparse.ArgumentParser], name: str,
                   kind: SourceKind, *, help: str) -> None:
     """``shoal source NAME create|update|list|describe|delete`` for ``kind``."""
-    noun = kind.title.lower()
+    noun = kind.noun
     group = kinds.add_parser(name, help=help, description=help[0].upper() + help[1:] + ".")
     verbs = group.add_subparsers(dest="verb", metavar="COMMAND", required=True)
 
@@ -62,6 +74,8 @@ def register_kind(kinds: Subcommands, parents: list[argparse.ArgumentParser], na
         parser.add_argument("name", metavar="NAME")
         kind.add_options(parser, updating)
         _add_sink_options(parser, updating=updating)
+        if kind.metadata_flags and not updating:
+            _add_metadata_options(parser)
         add_namespace_options(parser)
         parser.set_defaults(handler=api_command(partial(run, kind)))
 
@@ -94,6 +108,18 @@ def _add_sink_options(parser: argparse.ArgumentParser, *, updating: bool) -> Non
         + ("; KEY- removes one)" if updating else ")"))
 
 
+def _add_metadata_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-l", "--label", dest="labels", action="append", default=[],
+                        metavar="KEY=VALUE", help="a label of the source (repeatable)")
+    parser.add_argument("-a", "--annotation", dest="annotations", action="append", default=[],
+                        metavar="KEY=VALUE", help="an annotation of the source (repeatable)")
+
+
+def split_list(values: list[str] | None) -> list[str]:
+    """Repeated flags and comma lists, flattened: ``["a,b", "c"]`` -> ``["a", "b", "c"]``."""
+    return [item.strip() for value in values or [] for item in value.split(",") if item.strip()]
+
+
 def parse_selector(selector: str, flag: str, text: str) -> Obj:
     """``key=value[,key=value]`` as a label selector's ``matchLabels``."""
     labels: dict[str, str] = {}
@@ -122,13 +148,25 @@ def edit_common(args: argparse.Namespace, spec: Obj, ns: str) -> None:
             spec.pop("ceOverrides", None)
 
 
+def metadata_of(args: argparse.Namespace, name: str, ns: str) -> Obj:
+    """The new source's metadata, with ``-l/-a`` when the kind has them."""
+    meta: Obj = {"name": name, "namespace": ns}
+    for flag, key in (("--label", "labels"), ("--annotation", "annotations")):
+        setting, removing = parse_pairs(getattr(args, key, None) or [], flag)
+        if removing:
+            raise bad(flag, f"{removing[0]}-", "expected KEY=VALUE")
+        if setting:
+            meta[key] = setting
+    return meta
+
+
 async def run_create(kind: SourceKind, args: argparse.Namespace, client: RestClient) -> int:
     ns = namespace(args)
     spec: Obj = {}
     kind.edit_spec(args, spec, ns)
     edit_common(args, spec, ns)
     await client.create(kind.rt, {"apiVersion": kind.rt.api_version, "kind": kind.rt.kind,
-                                  "metadata": {"name": args.name, "namespace": ns},
+                                  "metadata": metadata_of(args, args.name, ns),
                                   "spec": spec})
     print(f"{kind.title} '{args.name}' created in namespace '{ns}'.")
     return 0
@@ -155,9 +193,10 @@ def sink_cell(obj: Obj) -> str:
 
 def list_lines(kind: SourceKind, items: list[Obj], now: datetime,
                all_namespaces: bool) -> list[str]:
-    head = ["NAME", kind.resource_header, "SINK", "AGE", "CONDITIONS", "READY", "REASON"]
-    rows = [[o["metadata"]["name"], kind.resource(o), sink_cell(o), *status_cells(o, now)]
-            for o in items]
+    more = [header for header, _ in kind.more_columns]
+    head = ["NAME", kind.resource_header, *more, "SINK", "AGE", "CONDITIONS", "READY", "REASON"]
+    rows = [[o["metadata"]["name"], kind.resource(o), *(cell(o) for _, cell in kind.more_columns),
+             sink_cell(o), *status_cells(o, now)] for o in items]
     return table_lines(head, rows, items, all_namespaces)
 
 
@@ -167,7 +206,7 @@ async def run_list(kind: SourceKind, args: argparse.Namespace, client: RestClien
     if args.output:
         print_document(as_list(items), args.output)
     elif not items:
-        print(f"No {kind.title.lower()}s found.")
+        print(f"No {kind.noun}s found.")
     else:
         print("\n".join(list_lines(kind, items, datetime.now(UTC), args.all_namespaces)))
     return 0
@@ -177,13 +216,14 @@ def describe_text(kind: SourceKind, obj: Obj, events: list[Obj], now: datetime) 
     meta = obj.get("metadata") or {}
     spec = obj.get("spec") or {}
     status = obj.get("status") or {}
-    summary: Obj = {"age": age_of(meta.get("creationTimestamp"), now),
-                    kind.resource_header.lower(): kind.resource(obj) or "<none>",
+    own = (kind.details(obj) if kind.details is not None
+           else {kind.resource_header.lower(): kind.resource(obj) or "<none>"})
+    summary: Obj = {"age": age_of(meta.get("creationTimestamp"), now), **own,
                     "sink": sink_cell(obj) or "<none>",
                     "sinkUri": status.get("sinkUri") or "<none>"}
     extensions = (spec.get("ceOverrides") or {}).get("extensions")
-    if extensions:
-        summary["ceOverrides"] = extensions
+    if extensions:  # nested as in the spec, so the names show as written
+        summary["ceOverrides"] = {"extensions": extensions}
     lines = header(obj) + fields(summary, 0) + conditions(status, now)
     return "\n".join(lines + event_lines(events, now)) + "\n"
 
