@@ -94,3 +94,11 @@ def check_annotation_keys(annotations: dict[str, str] | None, errs: FieldErrors)
     for key in annotations or {}:
         for p in qualified_name(key.lower()):
             errs.invalid(None, key, p)
+
+
+def connect_host(host: str) -> str:
+    """Where to connect to reach ``host``: the loopback address for ``localhost`` and every
+    name under it (RFC 6761 reserves them for loopback; curl and browsers resolve them so,
+    the C library's resolver often does not), else ``host`` itself."""
+    name = host.rstrip(".").lower()
+    return "127.0.0.1" if name == "localhost" or name.endswith(".localhost") else host

@@ -20,6 +20,8 @@ from urllib.parse import urlsplit
 
 import httptools
 
+from shoal.api.names import connect_host
+
 Result = tuple[int, dict[str, str], bytes]
 
 
@@ -121,7 +123,7 @@ class HTTPClient:
             if not connection.closed:
                 return connection
         loop = asyncio.get_running_loop()
-        _, connection = await loop.create_connection(_Connection, host, port)
+        _, connection = await loop.create_connection(_Connection, connect_host(host), port)
         return connection
 
     def _release(self, host: str, port: int, connection: _Connection) -> None:

@@ -39,6 +39,15 @@ async def test_keep_alive_reuses_one_connection(echo: LeanHTTPServer) -> None:
     await client.close()
 
 
+async def test_names_under_localhost_reach_the_loopback(echo: LeanHTTPServer) -> None:
+    # Shoal's own addresses (hello.default.svc.localhost) need no DNS set-up
+    client = HTTPClient()
+    status, headers, _ = await client.post(
+        f"http://hello.default.svc.localhost:{echo.port}/x", {}, b"")
+    assert (status, headers["x-path"]) == (200, "/x")
+    await client.close()
+
+
 async def test_pipelined_requests_are_answered_in_order(echo: LeanHTTPServer) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", echo.port)
     writer.write(b"POST /slow HTTP/1.1\r\nhost: x\r\ncontent-length: 1\r\n\r\nA"

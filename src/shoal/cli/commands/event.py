@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import socket
 import sys
 import uuid
 from datetime import UTC, datetime
@@ -23,8 +24,10 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from aiohttp.abc import ResolveResult
 
 from shoal.api.catalog import default_catalog
+from shoal.api.names import connect_host
 from shoal.cli.context import Subcommands, add_namespace_options, api_command, namespace
 from shoal.cli.errors import CliError
 from shoal.cli.sinks import parse_sink
@@ -166,12 +169,25 @@ async def resolve_target(client: RestClient, to: str, ns: str) -> str:
     return str(url)
 
 
+class LoopbackResolver(aiohttp.ThreadedResolver):
+    """Names under ``localhost`` (Shoal's addresses) resolve to the loopback address."""
+
+    async def resolve(self, host: str, port: int = 0,
+                      family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
+        if connect_host(host) != host:
+            return [{"hostname": host, "host": "127.0.0.1", "port": port,
+                     "family": socket.AF_INET, "proto": 0, "flags": socket.AI_NUMERICHOST}]
+        return await super().resolve(host, port, family)
+
+
 async def post(url: str, event: CloudEvent, timeout: float) -> tuple[int, str, Any, bytes]:
     """POST ``event`` in binary mode: status, reason, response headers and body."""
     headers, body = codec.to_binary(event)
     try:
         async with (
-            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as session,
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout),
+                                  connector=aiohttp.TCPConnector(
+                                      resolver=LoopbackResolver())) as session,
             session.post(url, data=body, headers=headers) as resp,
         ):
             answer = await resp.read()
