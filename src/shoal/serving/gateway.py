@@ -10,6 +10,14 @@ one side pauses reading on the other, so a large upload or download holds at mos
 hundred KiB here. A 101 answer to an upgrade request splices the two connections
 (``shoal.serving.tunnel``).
 
+Most requests and responses take a quick path (``http1.quick_request`` and
+``http1.quick_response``): a complete, strictly well-formed head without a body to frame
+or hop-by-hop headers to drop is read from the raw bytes without the general parser; the
+request head goes upstream as it came, with the forwarding fields (cached per client
+connection and Host) spliced in; the response, head and body, goes to the client in the
+bytes it came in (one write each way). Everything else takes the general path: httptools
+parses the head field by field and ``http1`` rebuilds it.
+
 Client connections keep alive and may pipeline: requests are answered in order, one at a
 time per connection. What the gateway answers itself, as Knative does:
 
@@ -47,7 +55,7 @@ import httptools
 
 from shoal.serving import http1
 from shoal.serving.activator import QUEUE_FULL, Activator, Overloaded, RevisionBackend
-from shoal.serving.http1 import Fields, Framing, RequestHead
+from shoal.serving.http1 import Fields, Framing
 from shoal.serving.routing import RoutingTable
 from shoal.serving.tunnel import CLIENT, Tunnel
 from shoal.serving.upstream import Upstream, UpstreamPool
@@ -110,21 +118,26 @@ class _Exchange:
     idle = 0.0
     task: asyncio.Task[None] | None = None
 
-    def __init__(self, client: _ClientConnection, head: RequestHead, *, head_request: bool,
-                 keep_alive: bool, http11: bool, upgrade: bool) -> None:
+    def __init__(self, client: _ClientConnection, head: bytes, host: str, tag: str | None,
+                 chunked: bool, head_request: bool, keep_alive: bool, http11: bool,
+                 upgrade: bool) -> None:
         self.client = client
-        self.head = head.data
-        self.host = head.host
-        self.tag = head.tag
-        self.chunked = head.chunked
+        self.head = head
+        self.host = host
+        self.tag = tag
+        self.chunked = chunked
         self.head_request = head_request
         self.keep_alive = keep_alive
         self.http11 = http11
         self.upgrade = upgrade
-        self.out: list[bytes] = [head.data]  # for the instance, not yet written
-        # what upstream.Receiver asks for: the client's own batching of writes
-        self.hold = client.hold
-        self.flush = client.flush
+        self.out: list[bytes] = [head]  # for the instance, not yet written
+
+    # what upstream.Receiver asks for: the client's own batching of writes
+    def hold(self) -> None:
+        self.client.hold()
+
+    def flush(self) -> None:
+        self.client.flush()
 
     # -- routing and connecting -------------------------------------------------------
 
@@ -135,16 +148,22 @@ class _Exchange:
         if hit is None:
             self.local(404, gateway.unknown_host(self.host))
             return
-        route, self.revision = hit
-        backend = gateway.activator.backend(self.revision)
+        route, revision = hit
+        self.revision = revision
+        backend = gateway.backends.get(revision) or gateway.activator.backend(revision)
         now = self.began = self.last = gateway.clock()
         limits = backend.timeouts
-        self.total = limits.total
-        if route.timeout_seconds is not None and route.timeout_seconds > 0:
-            self.total = route.timeout_seconds
-        self.first_byte = limits.response_start
-        self.idle = limits.idle
-        self.arm(now)
+        total = limits.total
+        timeout = route.timeout_seconds
+        if timeout is not None and timeout > 0:
+            total = timeout
+        self.total = total
+        first_byte = self.first_byte = limits.response_start
+        idle = self.idle = limits.idle
+        if total > 0 or first_byte > 0 or idle > 0:
+            # the gateway's sweep checks the deadlines (one periodic timer for every
+            # request is cheaper than a timer each)
+            gateway.watch(self)
         try:
             endpoint = backend.acquire(self, now)
         except Overloaded:
@@ -266,6 +285,28 @@ class _Exchange:
         self.close_after = response.close
         client.send(response.data)
 
+    def on_quick_response(self, status: int, data: bytes, end: int, complete: bool) -> None:
+        if self.done:
+            return
+        client = self.client
+        self.status = status
+        if self.idle:
+            self.last = client.gateway.clock()
+        close = self.close_after = (not self.keep_alive or not self.request_done
+                                    or client.draining or self.upgrade)
+        self.started = True
+        if self.head_request or status == 204 or status == 304:
+            self.framing = Framing.NONE
+        else:
+            self.framing = Framing.LENGTH
+        if close:
+            data = data[:end - 2] + b"connection: close\r\n\r\n" + data[end:]
+        elif not self.http11:
+            data = data[:end - 2] + b"connection: keep-alive\r\n\r\n" + data[end:]
+        client.send(data)
+        if complete:
+            self._finish(reuse=self.request_done)
+
     def on_response_body(self, data: bytes) -> None:
         if self.done:
             return
@@ -342,12 +383,6 @@ class _Exchange:
         self.close_after = close
         self._finish(reuse=False)
 
-    def arm(self, now: float) -> None:
-        """Have the gateway's sweep check this request's deadlines (one periodic timer for
-        every request is cheaper than a timer each)."""
-        if self.total > 0 or self.first_byte > 0 or self.idle > 0:
-            self.client.gateway.watch(self)
-
     def expired(self, now: float) -> bool:
         return ((self.total > 0 and now - self.began >= self.total)
                 or (self.first_byte > 0 and not self.started
@@ -422,9 +457,14 @@ class _ClientConnection(asyncio.Protocol):
         self.draining = False
         self.lingering = False
         self.ignore = False  # the last request did not keep alive: parse no more
+        self.in_message = False  # the general parser is inside a request
         self._url = b""
         self._fields: Fields = []
         self._head_size = 0
+        # the forwarding fields of the last quick request's Host, as bytes and as str
+        self._for_host = b""
+        self._forwarding = b""
+        self._host = ""
 
     # -- asyncio.Protocol -------------------------------------------------------------
 
@@ -462,6 +502,10 @@ class _ClientConnection(asyncio.Protocol):
             return
         if self.ignore:
             return
+        if not self.in_message:
+            data = self._quick(data)
+            if not data:
+                return
         self.feeding = True
         try:
             self.parser.feed_data(data)
@@ -504,7 +548,38 @@ class _ClientConnection(asyncio.Protocol):
 
     # -- httptools callbacks ----------------------------------------------------------
 
+    def _quick(self, data: bytes) -> bytes:
+        """Take the requests at the start of ``data`` that the quick path reads (see
+        ``http1.quick_request``); what is left is for the general parser."""
+        start = 0
+        size = len(data)
+        while start < size:
+            quick = http1.quick_request(data, start)
+            if quick is None or quick[0] - start > MAX_HEAD:
+                break
+            end, host, tag, keep_alive, cut_from, cut_to = quick
+            if host != self._for_host:
+                self._for_host = host
+                self._host = host.decode("latin-1")
+                self._forwarding = http1.forwarding_fields(host, self.ip, self.ip_for)
+            if cut_to:
+                head = data[start:cut_from] + data[cut_to:end - 2] + self._forwarding
+            else:
+                head = data[start:end - 2] + self._forwarding
+            exchange = _Exchange(self, head, self._host, tag.decode("latin-1") if tag else None,
+                                 False, data.startswith(b"HEAD ", start), keep_alive, True,
+                                 False)
+            exchange.request_done = True  # no body: the request is complete
+            self._begin(exchange)
+            start = end
+            if not keep_alive:
+                self.ignore = True
+            if self.ignore or self.closed:
+                return b""
+        return data[start:] if start else data
+
     def on_message_begin(self) -> None:
+        self.in_message = True
         self._url = b""
         self._fields = []
         self._head_size = 0
@@ -527,11 +602,16 @@ class _ClientConnection(asyncio.Protocol):
         upgrade = parser.should_upgrade()
         head = http1.request_head(method, self._url or b"/", self._fields, self.ip,
                                   self.ip_for, upgrade=upgrade)
-        exchange = _Exchange(self, head, head_request=method == b"HEAD",
-                             keep_alive=parser.should_keep_alive(),
-                             http11=parser.get_http_version() == "1.1", upgrade=upgrade)
-        self.gateway.stats.requests += 1
+        exchange = _Exchange(self, head.data, head.host, head.tag, head.chunked,
+                             method == b"HEAD", parser.should_keep_alive(),
+                             parser.get_http_version() == "1.1", upgrade)
+        if not head.body and not upgrade:
+            exchange.request_done = True  # nothing follows the head
         self.receiving = exchange
+        self._begin(exchange)
+
+    def _begin(self, exchange: _Exchange) -> None:
+        self.gateway.stats.requests += 1
         self.queue.append(exchange)
         if len(self.queue) == 1:
             exchange.start()
@@ -543,6 +623,7 @@ class _ClientConnection(asyncio.Protocol):
             self.receiving.request_body(body)
 
     def on_message_complete(self) -> None:
+        self.in_message = False
         exchange, self.receiving = self.receiving, None
         if exchange is None:
             return
@@ -692,6 +773,7 @@ class Gateway:
         self.host = host
         self.port = port
         self.activator = activator or Activator(time.monotonic)
+        self.backends = self.activator.backends
         self.clock = self.activator.clock
         self.pool = UpstreamPool(max_idle_per_endpoint=max_idle_per_endpoint)
         self.stats = GatewayStats()
