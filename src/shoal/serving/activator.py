@@ -277,9 +277,14 @@ class RevisionBackend:
             self.poke(self.key)
         return None
 
-    def release(self, address: str, now: float) -> None:
-        """The request forwarded to ``address`` ended."""
-        self.stats.end(now)
+    def release(self, address: str, now: float, status: int | None = None,
+                seconds: float = 0.0) -> None:
+        """The request forwarded to ``address`` ended (with ``status`` after ``seconds``:
+        ``RevisionStats.observe`` in the same call, when given)."""
+        stats = self.stats
+        stats.end(now)
+        if status is not None:
+            stats.observe(status, seconds)
         endpoint = self.by_address.get(address)
         if endpoint is None:
             return

@@ -120,8 +120,9 @@ class _Exchange:
 
     def __init__(self, client: _ClientConnection, head: bytes, host: str, tag: str | None,
                  chunked: bool, head_request: bool, keep_alive: bool, http11: bool,
-                 upgrade: bool) -> None:
+                 upgrade: bool, request_done: bool) -> None:
         self.client = client
+        self.request_done = request_done  # (a request without a body is, once its head is)
         self.head = head
         self.host = host
         self.tag = tag
@@ -171,10 +172,15 @@ class _Exchange:
             self.local(503, QUEUE_FULL)
             return
         self.backend = backend
-        if endpoint is not None:
-            self.dial(endpoint)
-        else:
+        if endpoint is None:
             self.waiting = True
+            return
+        self.endpoint = endpoint
+        upstream = gateway.pool.acquire(endpoint)
+        if upstream is not None:
+            self.attach(upstream)
+        else:
+            self.task = gateway.spawn(self.connect(endpoint))
 
     def granted(self, address: str) -> None:
         """The activator found a slot for this waiting request."""
@@ -210,19 +216,21 @@ class _Exchange:
 
     def attach(self, upstream: Upstream) -> None:
         self.upstream = upstream
-        upstream.attach(self, head_request=self.head_request)
-        if self.client.writing_paused:
+        upstream.attach(self, self.head_request)
+        client = self.client
+        if client.writing_paused:
             upstream.pause_reading()
-        if not self.client.feeding:
+        if not client.feeding:
             self.flush_up()
 
     # -- the request, towards the instance --------------------------------------------
 
     def flush_up(self) -> None:
         upstream = self.upstream
-        if upstream is None or not self.out:
+        out = self.out
+        if upstream is None or not out:
             return
-        out, self.out = self.out, []
+        self.out = []
         if len(out) == 1:
             upstream.write(out[0])
         else:
@@ -295,17 +303,16 @@ class _Exchange:
         close = self.close_after = (not self.keep_alive or not self.request_done
                                     or client.draining or self.upgrade)
         self.started = True
-        if self.head_request or status == 204 or status == 304:
-            self.framing = Framing.NONE
-        else:
-            self.framing = Framing.LENGTH
         if close:
             data = data[:end - 2] + b"connection: close\r\n\r\n" + data[end:]
         elif not self.http11:
             data = data[:end - 2] + b"connection: keep-alive\r\n\r\n" + data[end:]
         client.send(data)
         if complete:
-            self._finish(reuse=self.request_done)
+            self._release(self.request_done)
+            client.exchange_done(self)
+        else:  # the rest of a Content-Length body follows (nothing when HEAD, 204, 304)
+            self.framing = Framing.LENGTH
 
     def on_response_body(self, data: bytes) -> None:
         if self.done:
@@ -322,7 +329,7 @@ class _Exchange:
             return
         if self.framing is Framing.CHUNKED:
             self.client.send(http1.LAST_CHUNK)
-        self._finish(reuse=keep_alive and self.request_done)
+        self._finish(keep_alive and self.request_done)
 
     def on_upgraded(self, rest: bytes) -> None:
         upstream = self.upstream
@@ -331,7 +338,7 @@ class _Exchange:
                 upstream.close()
             return
         self.upstream = None
-        self._release(reuse=False)
+        self._release(False)
         self.client.start_tunnel(self, upstream, rest)
 
     def on_upstream_lost(self, reason: str) -> None:
@@ -344,7 +351,7 @@ class _Exchange:
                 return
             if self.framing is Framing.CHUNKED:
                 self.client.send(http1.LAST_CHUNK)
-            self._finish(reuse=False)
+            self._finish(False)
             return
         if (upstream is not None and upstream.uses > 1 and not upstream.answered
                 and not self.retried and self.request_done and not self.body_seen):
@@ -381,7 +388,7 @@ class _Exchange:
         self.status = status
         self.started = True
         self.close_after = close
-        self._finish(reuse=False)
+        self._finish(False)
 
     def expired(self, now: float) -> bool:
         return ((self.total > 0 and now - self.began >= self.total)
@@ -397,28 +404,34 @@ class _Exchange:
         else:
             self.local(504, TIMEOUT_BODY)
 
-    def _release(self, *, reuse: bool) -> None:
+    def _release(self, reuse: bool) -> None:
         self.done = True
-        self.client.gateway.timed.discard(self)
-        backend, self.backend = self.backend, None
+        gateway = self.client.gateway
+        gateway.timed.discard(self)
+        backend = self.backend
         if backend is not None:
-            now = self.client.gateway.clock()
+            self.backend = None
+            now = gateway.clock()
             if self.waiting:
                 self.waiting = False
                 backend.cancel(self, now)
+                backend.stats.observe(self.status, now - self.began)
             else:
-                backend.release(self.endpoint, now)
-            backend.stats.observe(self.status, now - self.began)
-        task, self.task = self.task, None
-        if task is not None and task is not asyncio.current_task():
-            task.cancel()
-        upstream, self.upstream = self.upstream, None
+                backend.release(self.endpoint, now, self.status, now - self.began)
+        task = self.task
+        if task is not None:
+            self.task = None
+            if task is not asyncio.current_task():
+                task.cancel()
+        upstream = self.upstream
         if upstream is not None:
+            self.upstream = None
             if reuse:
-                self.client.gateway.pool.release(upstream)
+                gateway.pool.release(upstream)
             else:
                 upstream.close()
-        self.out = []
+        if self.out:
+            self.out = []
         if self.upstream_paused:
             self.upstream_paused = False
             self.client.resume(_PAUSE_UPSTREAM)
@@ -426,14 +439,14 @@ class _Exchange:
             self.buffered = 0
             self.client.resume(_PAUSE_BUFFER)
 
-    def _finish(self, *, reuse: bool) -> None:
-        self._release(reuse=reuse)
+    def _finish(self, reuse: bool) -> None:
+        self._release(reuse)
         self.client.exchange_done(self)
 
     def abandon(self) -> None:
         """The client went away."""
         if not self.done:
-            self._release(reuse=False)
+            self._release(False)
 
 
 class _ClientConnection(asyncio.Protocol):
@@ -568,8 +581,7 @@ class _ClientConnection(asyncio.Protocol):
                 head = data[start:end - 2] + self._forwarding
             exchange = _Exchange(self, head, self._host, tag.decode("latin-1") if tag else None,
                                  False, data.startswith(b"HEAD ", start), keep_alive, True,
-                                 False)
-            exchange.request_done = True  # no body: the request is complete
+                                 False, True)
             self._begin(exchange)
             start = end
             if not keep_alive:
@@ -604,18 +616,18 @@ class _ClientConnection(asyncio.Protocol):
                                   self.ip_for, upgrade=upgrade)
         exchange = _Exchange(self, head.data, head.host, head.tag, head.chunked,
                              method == b"HEAD", parser.should_keep_alive(),
-                             parser.get_http_version() == "1.1", upgrade)
-        if not head.body and not upgrade:
-            exchange.request_done = True  # nothing follows the head
+                             parser.get_http_version() == "1.1", upgrade,
+                             not head.body and not upgrade)
         self.receiving = exchange
         self._begin(exchange)
 
     def _begin(self, exchange: _Exchange) -> None:
         self.gateway.stats.requests += 1
-        self.queue.append(exchange)
-        if len(self.queue) == 1:
+        queue = self.queue
+        queue.append(exchange)
+        if len(queue) == 1:
             exchange.start()
-        elif len(self.queue) >= MAX_PIPELINE:
+        elif len(queue) >= MAX_PIPELINE:
             self.pause(_PAUSE_PIPELINE)
 
     def on_body(self, body: bytes) -> None:
@@ -687,18 +699,19 @@ class _ClientConnection(asyncio.Protocol):
             self.transport.resume_reading()
 
     def exchange_done(self, exchange: _Exchange) -> None:
-        if self.queue and self.queue[0] is exchange:
-            self.queue.popleft()
+        queue = self.queue
+        if queue and queue[0] is exchange:
+            queue.popleft()
         if exchange.close_after or self.draining:
             if exchange is self.receiving and not self.closed:
                 self._linger()  # read the rest of the body so the answer is not reset
             else:
                 self.close()
             return
-        if self.paused & _PAUSE_PIPELINE and len(self.queue) < MAX_PIPELINE:
+        if self.paused & _PAUSE_PIPELINE and len(queue) < MAX_PIPELINE:
             self.resume(_PAUSE_PIPELINE)
-        if self.queue:
-            self.queue[0].start()
+        if queue:
+            queue[0].start()
 
     def _linger(self) -> None:
         self.flush()

@@ -301,9 +301,10 @@ def local_response(status: int, text: str, *, close: bool) -> bytes:
 _TOKEN = rb"[-!#$%&'*+.^_`|~0-9A-Za-z]++"
 _VALUE = rb"[\t\x20-\x7e\x80-\xff]*+"
 _FIELD_LINES = rb"(?:" + _TOKEN + rb":" + _VALUE + rb"\r\n)*+\r\n"
+# (group 1: the value of a Host field that comes first, as it mostly does)
 _QUICK_REQUEST = re.compile(
     rb"(?:GET|HEAD|POST|PUT|DELETE|OPTIONS|PATCH) /[\x21-\x7e]*+ HTTP/1\.1\r\n"
-    + _FIELD_LINES)
+    rb"(?:[Hh][Oo][Ss][Tt]:[ \t]*+(" + _VALUE + rb")\r\n)?" + _FIELD_LINES)
 # in a lower-cased quick request head (where a field name is always followed by its
 # colon): the fields the quick path reads, and those that take a request off it
 _QUICK_REQUEST_FIELDS = re.compile(
@@ -328,6 +329,9 @@ def quick_request(data: bytes, start: int) -> QuickRequest | None:
         return None
     end = match.end()
     lower = (data if start == 0 and end == len(data) else data[start:end]).lower()
+    host = match.group(1)  # (leading spaces left out, trailing ones kept, as httptools does)
+    if host and _QUICK_REQUEST_FIELDS.search(lower, match.end(1) - start) is None:
+        return end, host, b"", True, 0, 0  # Host first, then nothing to look at
     host = tag = b""
     keep_alive = True
     cut_from = cut_to = 0
@@ -338,7 +342,7 @@ def quick_request(data: bytes, start: int) -> QuickRequest | None:
         if name == b"host":
             if host:
                 return None
-            host = data[start + at:start + stop].lstrip(b" \t")  # as httptools reads it
+            host = data[start + at:start + stop].lstrip(b" \t")
             if not host:
                 return None
         elif name == b"connection":

@@ -84,7 +84,7 @@ class Upstream(asyncio.Protocol):
 
     # -- the gateway's side -----------------------------------------------------------
 
-    def attach(self, receiver: Receiver, *, head_request: bool) -> None:
+    def attach(self, receiver: Receiver, head_request: bool) -> None:
         self.receiver = receiver
         self._head_request = head_request
         self._head = b""
@@ -291,8 +291,11 @@ class UpstreamPool:
         upstream.receiver = None
         if upstream.closed:
             return
-        upstream.resume_reading()
-        idle = self._idle.setdefault(upstream.endpoint, [])
+        if upstream.reading_paused:
+            upstream.resume_reading()
+        idle = self._idle.get(upstream.endpoint)
+        if idle is None:
+            idle = self._idle[upstream.endpoint] = []
         if len(idle) >= self.max_idle_per_endpoint:
             upstream.close()
         else:
