@@ -19,7 +19,8 @@ bytes it came in (one write each way). Everything else takes the general path: h
 parses the head field by field and ``http1`` rebuilds it.
 
 Client connections keep alive and may pipeline: requests are answered in order, one at a
-time per connection. What the gateway answers itself, as Knative does:
+time per connection. What the gateway answers itself, as Knative does (the connection
+stays open after it unless a request body is still unread):
 
 - 404 for a host no Route serves (the body lists the external hosts, for local use);
 - 503 when the revision has no room left to hold the request (``shoal.serving.activator``:

@@ -3,11 +3,15 @@
 An ``Upstream`` is one HTTP/1.1 connection to an instance (``host:port``), carrying one
 request at a time. It parses the response with httptools and reports each part to the
 ``Receiver`` it is attached to (the gateway's exchange for that request) as it arrives, so
-bodies stream through without being gathered. After a complete response on a connection
-both sides keep alive, the gateway hands it back to the ``UpstreamPool``, which keeps a
-bounded number of idle connections per endpoint (the most recently used goes out first)
-and forgets those the instance closes while idle. After ``101 Switching Protocols`` the
-connection is spliced to the client (``shoal.serving.tunnel``) and never pooled.
+bodies stream through without being gathered. A plain response (``http1.quick_response``:
+HTTP/1.1, no hop-by-hop headers, a Content-Length or no body) skips the parser: the
+first read goes to the receiver whole (``on_quick_response``) and the rest of the body is
+counted, not parsed; bytes beyond it keep the connection out of the pool. After a
+complete response on a connection both sides keep alive, the gateway hands it back to
+the ``UpstreamPool``, which keeps a bounded number of idle connections per endpoint (the
+most recently used goes out first) and forgets those the instance closes while idle.
+After ``101 Switching Protocols`` the connection is spliced to the client
+(``shoal.serving.tunnel``) and never pooled.
 """
 
 from __future__ import annotations
