@@ -287,6 +287,76 @@ async def test_hop_by_hop_response_headers_are_dropped(table: RoutingTable) -> N
     assert b"x-internal" not in head and b"keep-alive" not in head
 
 
+async def test_an_answer_from_the_gateway_keeps_the_connection_alive(
+        table: RoutingTable) -> None:
+    async with running(table) as gateway:
+        reader, writer = await asyncio.open_connection("127.0.0.1", gateway.port)
+        try:
+            async with asyncio.timeout(5):
+                # (with X-Forwarded-For, the request takes the general path)
+                for host, extra, status in (("nope.default.localhost", "", b"404"),
+                                            ("hello.default.localhost", "", b"200"),
+                                            ("nope.default.localhost", "X-Forwarded-For: a\r\n",
+                                             b"404"),
+                                            ("hello.default.localhost", "", b"200")):
+                    writer.write(f"GET / HTTP/1.1\r\nHost: {host}\r\n{extra}\r\n".encode())
+                    head = await reader.readuntil(b"\r\n\r\n")
+                    assert head.split(b" ")[1] == status
+                    assert b"connection: close" not in head.lower()
+                    length = head.lower().partition(b"content-length:")[2].split(b"\r\n")[0]
+                    await reader.readexactly(int(length))
+        finally:
+            writer.close()
+    assert gateway.stats.connections == 1
+
+
+async def test_a_response_in_pieces_and_responses_longer_than_they_say(
+        table: RoutingTable) -> None:
+    answers = {
+        b"/pieces": (b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n", b"01234", b"56789"),
+        b"/extra": (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokEXTRA",),
+        b"/late-extra": (b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\n", b"ab", b"cdEXTRA"),
+    }
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            for _ in range(10):
+                head = await reader.readuntil(b"\r\n\r\n")
+                for piece in answers[head.split(b" ")[1]]:
+                    writer.write(piece)
+                    await writer.drain()
+                    await asyncio.sleep(0.05)  # each piece in a read of its own
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    endpoint = f"127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    set_endpoints(table, "default/hello-1", [endpoint])
+    request = "GET {} HTTP/1.1\r\nHost: hello.default.localhost\r\n\r\n"
+    try:
+        async with running(table) as gateway:
+            data = await exchange(gateway.port, request.format("/pieces").encode(),
+                                  until=b"56789")
+            assert data.startswith(b"HTTP/1.1 200") and data.endswith(b"\r\n\r\n0123456789")
+            assert gateway.pool.idle(endpoint) == 1  # kept for the next request
+            # the bytes beyond the declared length are dropped with the connection
+            data = await exchange(gateway.port, request.format("/extra").encode(),
+                                  until=b"\r\n\r\nok")
+            assert data.endswith(b"\r\n\r\nok")
+            data = await exchange(gateway.port, request.format("/late-extra").encode(),
+                                  until=b"abcd")
+            assert data.endswith(b"\r\n\r\nabcd")
+            data = await exchange(gateway.port, request.format("/pieces").encode(),
+                                  until=b"56789")
+            assert data.endswith(b"\r\n\r\n0123456789")
+            assert gateway.pool.opened == 3  # /extra and /late-extra each spoiled one
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
 async def test_expect_100_continue_is_passed_through(table: RoutingTable) -> None:
     async with running(table) as gateway:
         reader, writer = await asyncio.open_connection("127.0.0.1", gateway.port)

@@ -65,8 +65,8 @@ class Sample:
 class RevisionStats:
     """Requests in flight and their per-second averages, on the gateway's clock."""
 
-    __slots__ = ("_area", "_count", "_last", "_second", "codes", "inflight", "latency",
-                 "latency_sum", "pending", "total")
+    __slots__ = ("_area", "_count", "_last", "_next", "_second", "codes", "inflight",
+                 "latency", "latency_sum", "pending", "total")
 
     def __init__(self, now: float) -> None:
         self.inflight = 0
@@ -75,6 +75,7 @@ class RevisionStats:
         self.latency = [0] * (len(LATENCY_BUCKETS) + 1)  # the last one: +Inf
         self.latency_sum = 0.0
         self._second = math.floor(now)
+        self._next = self._second + 1  # the end of the current second
         self._last = now
         self._area = 0.0
         self._count = 0
@@ -97,18 +98,27 @@ class RevisionStats:
         for s in range(end, end + gap):
             self.pending.append(Sample(s, float(self.inflight), 0))
         self._second = second
+        self._next = second + 1
         self._area = self.inflight * (now - second)
         self._last = now
         self._count = 0
 
     def begin(self, now: float) -> None:
-        self.advance(now)
+        if now < self._next:  # within the current second: ``advance``, the short way
+            self._area += self.inflight * (now - self._last)
+            self._last = now
+        else:
+            self.advance(now)
         self.inflight += 1
         self._count += 1
         self.total += 1
 
     def end(self, now: float) -> None:
-        self.advance(now)
+        if now < self._next:
+            self._area += self.inflight * (now - self._last)
+            self._last = now
+        else:
+            self.advance(now)
         self.inflight -= 1
 
     def observe(self, status: int, seconds: float) -> None:
@@ -126,12 +136,13 @@ class RevisionStats:
 
 
 class Endpoint:
-    __slots__ = ("address", "drained", "draining", "inflight", "queue")
+    __slots__ = ("address", "drained", "draining", "inflight", "queue", "rotating")
 
     def __init__(self, address: str) -> None:
         self.address = address
         self.inflight = 0
         self.queue: deque[Waiter] = deque()
+        self.rotating = False  # in the revision's ``order``
         self.draining = False
         self.drained: asyncio.Event | None = None
 
@@ -191,6 +202,8 @@ class RevisionBackend:
                 self.by_address[address] = endpoint
                 kept.append(endpoint)
                 present.add(address)
+        for endpoint in kept:
+            endpoint.rotating = True
         self.order = kept
         self._dispatch()
 
@@ -200,6 +213,7 @@ class RevisionBackend:
 
     def _retire(self, endpoint: Endpoint) -> None:
         """Out of rotation: its queued requests wait at the revision instead."""
+        endpoint.rotating = False
         while endpoint.queue:
             self.waiting.appendleft(endpoint.queue.pop())
         if endpoint.inflight <= 0 and not endpoint.draining:
@@ -266,9 +280,14 @@ class RevisionBackend:
             self.poke(self.key)  # demand the instances cannot take: the autoscaler acts now
         return None
 
-    def release(self, address: str, now: float) -> None:
-        """The request forwarded to ``address`` ended."""
-        self.stats.end(now)
+    def release(self, address: str, now: float, status: int | None = None,
+                seconds: float = 0.0) -> None:
+        """The request forwarded to ``address`` ended (with ``status`` after ``seconds``:
+        ``RevisionStats.observe`` in the same call, when given)."""
+        stats = self.stats
+        stats.end(now)
+        if status is not None:
+            stats.observe(status, seconds)
         endpoint = self.by_address.get(address)
         if endpoint is None:
             return
@@ -277,12 +296,13 @@ class RevisionBackend:
             endpoint.inflight += 1
             endpoint.queue.popleft().granted(address)
             return
-        if endpoint.draining or endpoint not in self.order:
+        if endpoint.draining or not endpoint.rotating:
             endpoint.settle()
             if endpoint.inflight <= 0 and not endpoint.draining:
                 self.by_address.pop(address, None)
             return
-        self._dispatch()
+        if self.waiting:
+            self._dispatch()
 
     def cancel(self, waiter: Waiter, now: float) -> None:
         """A waiting request went away (client gone, or timed out)."""

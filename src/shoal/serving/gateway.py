@@ -10,8 +10,17 @@ one side pauses reading on the other, so a large upload or download holds at mos
 hundred KiB here. A 101 answer to an upgrade request splices the two connections
 (``shoal.serving.tunnel``).
 
+Most requests and responses take a quick path (``http1.quick_request`` and
+``http1.quick_response``): a complete, strictly well-formed head without a body to frame
+or hop-by-hop headers to drop is read from the raw bytes without the general parser; the
+request head goes upstream as it came, with the forwarding fields (cached per client
+connection and Host) spliced in; the response, head and body, goes to the client in the
+bytes it came in (one write each way). Everything else takes the general path: httptools
+parses the head field by field and ``http1`` rebuilds it.
+
 Client connections keep alive and may pipeline: requests are answered in order, one at a
-time per connection. What the gateway answers itself, as Knative does:
+time per connection. What the gateway answers itself, as Knative does (the connection
+stays open after it unless a request body is still unread):
 
 - 404 for a host no Route serves (the body lists the external hosts, for local use);
 - 503 when the revision has no room left to hold the request (``shoal.serving.activator``:
@@ -47,7 +56,7 @@ import httptools
 
 from shoal.serving import http1
 from shoal.serving.activator import QUEUE_FULL, Activator, Overloaded, RevisionBackend
-from shoal.serving.http1 import Fields, Framing, RequestHead
+from shoal.serving.http1 import Fields, Framing
 from shoal.serving.routing import RoutingTable
 from shoal.serving.tunnel import CLIENT, Tunnel
 from shoal.serving.upstream import Upstream, UpstreamPool
@@ -110,21 +119,27 @@ class _Exchange:
     idle = 0.0
     task: asyncio.Task[None] | None = None
 
-    def __init__(self, client: _ClientConnection, head: RequestHead, *, head_request: bool,
-                 keep_alive: bool, http11: bool, upgrade: bool) -> None:
+    def __init__(self, client: _ClientConnection, head: bytes, host: str, tag: str | None,
+                 chunked: bool, head_request: bool, keep_alive: bool, http11: bool,
+                 upgrade: bool, request_done: bool) -> None:
         self.client = client
-        self.head = head.data
-        self.host = head.host
-        self.tag = head.tag
-        self.chunked = head.chunked
+        self.request_done = request_done  # (a request without a body is, once its head is)
+        self.head = head
+        self.host = host
+        self.tag = tag
+        self.chunked = chunked
         self.head_request = head_request
         self.keep_alive = keep_alive
         self.http11 = http11
         self.upgrade = upgrade
-        self.out: list[bytes] = [head.data]  # for the instance, not yet written
-        # what upstream.Receiver asks for: the client's own batching of writes
-        self.hold = client.hold
-        self.flush = client.flush
+        self.out: list[bytes] = [head]  # for the instance, not yet written
+
+    # what upstream.Receiver asks for: the client's own batching of writes
+    def hold(self) -> None:
+        self.client.hold()
+
+    def flush(self) -> None:
+        self.client.flush()
 
     # -- routing and connecting -------------------------------------------------------
 
@@ -135,16 +150,22 @@ class _Exchange:
         if hit is None:
             self.local(404, gateway.unknown_host(self.host))
             return
-        route, self.revision = hit
-        backend = gateway.activator.backend(self.revision)
+        route, revision = hit
+        self.revision = revision
+        backend = gateway.backends.get(revision) or gateway.activator.backend(revision)
         now = self.began = self.last = gateway.clock()
         limits = backend.timeouts
-        self.total = limits.total
-        if route.timeout_seconds is not None and route.timeout_seconds > 0:
-            self.total = route.timeout_seconds
-        self.first_byte = limits.response_start
-        self.idle = limits.idle
-        self.arm(now)
+        total = limits.total
+        timeout = route.timeout_seconds
+        if timeout is not None and timeout > 0:
+            total = timeout
+        self.total = total
+        first_byte = self.first_byte = limits.response_start
+        idle = self.idle = limits.idle
+        if total > 0 or first_byte > 0 or idle > 0:
+            # the gateway's sweep checks the deadlines (one periodic timer for every
+            # request is cheaper than a timer each)
+            gateway.watch(self)
         try:
             endpoint = backend.acquire(self, now)
         except Overloaded:
@@ -152,10 +173,15 @@ class _Exchange:
             self.local(503, QUEUE_FULL)
             return
         self.backend = backend
-        if endpoint is not None:
-            self.dial(endpoint)
-        else:
+        if endpoint is None:
             self.waiting = True
+            return
+        self.endpoint = endpoint
+        upstream = gateway.pool.acquire(endpoint)
+        if upstream is not None:
+            self.attach(upstream)
+        else:
+            self.task = gateway.spawn(self.connect(endpoint))
 
     def granted(self, address: str) -> None:
         """The activator found a slot for this waiting request."""
@@ -191,19 +217,21 @@ class _Exchange:
 
     def attach(self, upstream: Upstream) -> None:
         self.upstream = upstream
-        upstream.attach(self, head_request=self.head_request)
-        if self.client.writing_paused:
+        upstream.attach(self, self.head_request)
+        client = self.client
+        if client.writing_paused:
             upstream.pause_reading()
-        if not self.client.feeding:
+        if not client.feeding:
             self.flush_up()
 
     # -- the request, towards the instance --------------------------------------------
 
     def flush_up(self) -> None:
         upstream = self.upstream
-        if upstream is None or not self.out:
+        out = self.out
+        if upstream is None or not out:
             return
-        out, self.out = self.out, []
+        self.out = []
         if len(out) == 1:
             upstream.write(out[0])
         else:
@@ -266,6 +294,27 @@ class _Exchange:
         self.close_after = response.close
         client.send(response.data)
 
+    def on_quick_response(self, status: int, data: bytes, end: int, complete: bool) -> None:
+        if self.done:
+            return
+        client = self.client
+        self.status = status
+        if self.idle:
+            self.last = client.gateway.clock()
+        close = self.close_after = (not self.keep_alive or not self.request_done
+                                    or client.draining or self.upgrade)
+        self.started = True
+        if close:
+            data = data[:end - 2] + b"connection: close\r\n\r\n" + data[end:]
+        elif not self.http11:
+            data = data[:end - 2] + b"connection: keep-alive\r\n\r\n" + data[end:]
+        client.send(data)
+        if complete:
+            self._release(self.request_done)
+            client.exchange_done(self)
+        else:  # the rest of a Content-Length body follows (nothing when HEAD, 204, 304)
+            self.framing = Framing.LENGTH
+
     def on_response_body(self, data: bytes) -> None:
         if self.done:
             return
@@ -281,7 +330,7 @@ class _Exchange:
             return
         if self.framing is Framing.CHUNKED:
             self.client.send(http1.LAST_CHUNK)
-        self._finish(reuse=keep_alive and self.request_done)
+        self._finish(keep_alive and self.request_done)
 
     def on_upgraded(self, rest: bytes) -> None:
         upstream = self.upstream
@@ -290,7 +339,7 @@ class _Exchange:
                 upstream.close()
             return
         self.upstream = None
-        self._release(reuse=False)
+        self._release(False)
         self.client.start_tunnel(self, upstream, rest)
 
     def on_upstream_lost(self, reason: str) -> None:
@@ -303,7 +352,7 @@ class _Exchange:
                 return
             if self.framing is Framing.CHUNKED:
                 self.client.send(http1.LAST_CHUNK)
-            self._finish(reuse=False)
+            self._finish(False)
             return
         if (upstream is not None and upstream.uses > 1 and not upstream.answered
                 and not self.retried and self.request_done and not self.body_seen):
@@ -340,13 +389,7 @@ class _Exchange:
         self.status = status
         self.started = True
         self.close_after = close
-        self._finish(reuse=False)
-
-    def arm(self, now: float) -> None:
-        """Have the gateway's sweep check this request's deadlines (one periodic timer for
-        every request is cheaper than a timer each)."""
-        if self.total > 0 or self.first_byte > 0 or self.idle > 0:
-            self.client.gateway.watch(self)
+        self._finish(False)
 
     def expired(self, now: float) -> bool:
         return ((self.total > 0 and now - self.began >= self.total)
@@ -362,28 +405,34 @@ class _Exchange:
         else:
             self.local(504, TIMEOUT_BODY)
 
-    def _release(self, *, reuse: bool) -> None:
+    def _release(self, reuse: bool) -> None:
         self.done = True
-        self.client.gateway.timed.discard(self)
-        backend, self.backend = self.backend, None
+        gateway = self.client.gateway
+        gateway.timed.discard(self)
+        backend = self.backend
         if backend is not None:
-            now = self.client.gateway.clock()
+            self.backend = None
+            now = gateway.clock()
             if self.waiting:
                 self.waiting = False
                 backend.cancel(self, now)
+                backend.stats.observe(self.status, now - self.began)
             else:
-                backend.release(self.endpoint, now)
-            backend.stats.observe(self.status, now - self.began)
-        task, self.task = self.task, None
-        if task is not None and task is not asyncio.current_task():
-            task.cancel()
-        upstream, self.upstream = self.upstream, None
+                backend.release(self.endpoint, now, self.status, now - self.began)
+        task = self.task
+        if task is not None:
+            self.task = None
+            if task is not asyncio.current_task():
+                task.cancel()
+        upstream = self.upstream
         if upstream is not None:
+            self.upstream = None
             if reuse:
-                self.client.gateway.pool.release(upstream)
+                gateway.pool.release(upstream)
             else:
                 upstream.close()
-        self.out = []
+        if self.out:
+            self.out = []
         if self.upstream_paused:
             self.upstream_paused = False
             self.client.resume(_PAUSE_UPSTREAM)
@@ -391,14 +440,14 @@ class _Exchange:
             self.buffered = 0
             self.client.resume(_PAUSE_BUFFER)
 
-    def _finish(self, *, reuse: bool) -> None:
-        self._release(reuse=reuse)
+    def _finish(self, reuse: bool) -> None:
+        self._release(reuse)
         self.client.exchange_done(self)
 
     def abandon(self) -> None:
         """The client went away."""
         if not self.done:
-            self._release(reuse=False)
+            self._release(False)
 
 
 class _ClientConnection(asyncio.Protocol):
@@ -422,9 +471,14 @@ class _ClientConnection(asyncio.Protocol):
         self.draining = False
         self.lingering = False
         self.ignore = False  # the last request did not keep alive: parse no more
+        self.in_message = False  # the general parser is inside a request
         self._url = b""
         self._fields: Fields = []
         self._head_size = 0
+        # the forwarding fields of the last quick request's Host, as bytes and as str
+        self._for_host = b""
+        self._forwarding = b""
+        self._host = ""
 
     # -- asyncio.Protocol -------------------------------------------------------------
 
@@ -462,6 +516,10 @@ class _ClientConnection(asyncio.Protocol):
             return
         if self.ignore:
             return
+        if not self.in_message:
+            data = self._quick(data)
+            if not data:
+                return
         self.feeding = True
         try:
             self.parser.feed_data(data)
@@ -504,7 +562,37 @@ class _ClientConnection(asyncio.Protocol):
 
     # -- httptools callbacks ----------------------------------------------------------
 
+    def _quick(self, data: bytes) -> bytes:
+        """Take the requests at the start of ``data`` that the quick path reads (see
+        ``http1.quick_request``); what is left is for the general parser."""
+        start = 0
+        size = len(data)
+        while start < size:
+            quick = http1.quick_request(data, start)
+            if quick is None or quick[0] - start > MAX_HEAD:
+                break
+            end, host, tag, keep_alive, cut_from, cut_to = quick
+            if host != self._for_host:
+                self._for_host = host
+                self._host = host.decode("latin-1")
+                self._forwarding = http1.forwarding_fields(host, self.ip, self.ip_for)
+            if cut_to:
+                head = data[start:cut_from] + data[cut_to:end - 2] + self._forwarding
+            else:
+                head = data[start:end - 2] + self._forwarding
+            exchange = _Exchange(self, head, self._host, tag.decode("latin-1") if tag else None,
+                                 False, data.startswith(b"HEAD ", start), keep_alive, True,
+                                 False, True)
+            self._begin(exchange)
+            start = end
+            if not keep_alive:
+                self.ignore = True
+            if self.ignore or self.closed:
+                return b""
+        return data[start:] if start else data
+
     def on_message_begin(self) -> None:
+        self.in_message = True
         self._url = b""
         self._fields = []
         self._head_size = 0
@@ -527,15 +615,20 @@ class _ClientConnection(asyncio.Protocol):
         upgrade = parser.should_upgrade()
         head = http1.request_head(method, self._url or b"/", self._fields, self.ip,
                                   self.ip_for, upgrade=upgrade)
-        exchange = _Exchange(self, head, head_request=method == b"HEAD",
-                             keep_alive=parser.should_keep_alive(),
-                             http11=parser.get_http_version() == "1.1", upgrade=upgrade)
-        self.gateway.stats.requests += 1
+        exchange = _Exchange(self, head.data, head.host, head.tag, head.chunked,
+                             method == b"HEAD", parser.should_keep_alive(),
+                             parser.get_http_version() == "1.1", upgrade,
+                             not head.body and not upgrade)
         self.receiving = exchange
-        self.queue.append(exchange)
-        if len(self.queue) == 1:
+        self._begin(exchange)
+
+    def _begin(self, exchange: _Exchange) -> None:
+        self.gateway.stats.requests += 1
+        queue = self.queue
+        queue.append(exchange)
+        if len(queue) == 1:
             exchange.start()
-        elif len(self.queue) >= MAX_PIPELINE:
+        elif len(queue) >= MAX_PIPELINE:
             self.pause(_PAUSE_PIPELINE)
 
     def on_body(self, body: bytes) -> None:
@@ -543,6 +636,7 @@ class _ClientConnection(asyncio.Protocol):
             self.receiving.request_body(body)
 
     def on_message_complete(self) -> None:
+        self.in_message = False
         exchange, self.receiving = self.receiving, None
         if exchange is None:
             return
@@ -606,18 +700,19 @@ class _ClientConnection(asyncio.Protocol):
             self.transport.resume_reading()
 
     def exchange_done(self, exchange: _Exchange) -> None:
-        if self.queue and self.queue[0] is exchange:
-            self.queue.popleft()
+        queue = self.queue
+        if queue and queue[0] is exchange:
+            queue.popleft()
         if exchange.close_after or self.draining:
             if exchange is self.receiving and not self.closed:
                 self._linger()  # read the rest of the body so the answer is not reset
             else:
                 self.close()
             return
-        if self.paused & _PAUSE_PIPELINE and len(self.queue) < MAX_PIPELINE:
+        if self.paused & _PAUSE_PIPELINE and len(queue) < MAX_PIPELINE:
             self.resume(_PAUSE_PIPELINE)
-        if self.queue:
-            self.queue[0].start()
+        if queue:
+            queue[0].start()
 
     def _linger(self) -> None:
         self.flush()
@@ -692,6 +787,7 @@ class Gateway:
         self.host = host
         self.port = port
         self.activator = activator or Activator(time.monotonic)
+        self.backends = self.activator.backends
         self.clock = self.activator.clock
         self.pool = UpstreamPool(max_idle_per_endpoint=max_idle_per_endpoint)
         self.stats = GatewayStats()

@@ -11,6 +11,24 @@ appended to, and ``X-Forwarded-Proto`` / ``X-Forwarded-Host`` set. Responses com
 their hop-by-hop headers dropped and the framing the client can read: a Content-Length
 passes through; a chunked or close-delimited body is re-chunked for an HTTP/1.1 client and
 sent close-delimited to an HTTP/1.0 one.
+
+Most requests and responses need far less than that, so each side has a quick path that
+reads the raw head without the general parser, as long as the head is one it can take as
+it is:
+
+- ``quick_request``: a complete HTTP/1.1 request head with a common method, an
+  origin-form target, strictly well-formed fields, one Host, no body (no
+  Content-Length but 0, no Transfer-Encoding, no Expect), no Upgrade, no forwarding
+  headers of its own, and a Connection header if any of just ``close`` or
+  ``keep-alive``. The head goes upstream as it came, less its Connection line, with
+  ``forwarding_fields`` spliced in before the blank line: the fields ``request_head``
+  makes of it, in the same order (``request_head`` also rewrites the spaces around
+  values, which the quick path leaves as they came).
+- ``quick_response``: a strictly well-formed HTTP/1.1 final response head (2xx-5xx) with
+  no hop-by-hop headers and at most one Content-Length; it passes through unchanged, or
+  with just a Connection header added.
+
+Anything else (and whatever the quick path is unsure of) takes the general path.
 """
 
 from __future__ import annotations
@@ -26,7 +44,8 @@ HOP_BY_HOP = frozenset({b"connection", b"keep-alive", b"proxy-connection", b"te"
 _CONNECTION_OPTIONS = frozenset({b"close", b"keep-alive", b"upgrade"})
 # request headers the rewrite reads or replaces
 _REQUEST_SPECIAL = HOP_BY_HOP | {b"host", b"x-forwarded-for", b"x-forwarded-proto",
-                                 b"x-forwarded-host", b"forwarded", b"knative-serving-tag"}
+                                 b"x-forwarded-host", b"forwarded", b"knative-serving-tag",
+                                 b"content-length"}
 _RESPONSE_SPECIAL = HOP_BY_HOP | {b"content-length"}
 CRLF = b"\r\n"
 LAST_CHUNK = b"0\r\n\r\n"
@@ -42,15 +61,18 @@ class Framing(enum.Enum):
 
 
 class RequestHead:
-    """The rewritten request head and what the gateway needs to know of the request."""
+    """The rewritten request head and what the gateway needs to know of the request
+    (``body``: whether a body follows the head)."""
 
-    __slots__ = ("chunked", "data", "host", "tag")
+    __slots__ = ("body", "chunked", "data", "host", "tag")
 
-    def __init__(self, data: bytes, host: str, tag: str | None, chunked: bool) -> None:
+    def __init__(self, data: bytes, host: str, tag: str | None, chunked: bool,
+                 body: bool) -> None:
         self.data = data
         self.host = host
         self.tag = tag
         self.chunked = chunked
+        self.body = body
 
 
 def _tokens(value: bytes) -> set[bytes]:
@@ -70,7 +92,7 @@ def request_head(method: bytes, target: bytes, fields: Fields, client_ip: bytes,
     lines = [method + b" " + target + b" HTTP/1.1"]
     host = xff = forwarded = upgrade_to = tag = b""
     connection = b""
-    chunked = False
+    chunked = length = False
     for name, value in fields:
         lname = name.lower()
         if lname not in _REQUEST_SPECIAL:
@@ -81,6 +103,9 @@ def request_head(method: bytes, target: bytes, fields: Fields, client_ip: bytes,
             lines.append(name + b": " + value)
         elif lname == b"knative-serving-tag":
             tag = value
+            lines.append(name + b": " + value)
+        elif lname == b"content-length":
+            length = length or value.strip() != b"0"
             lines.append(name + b": " + value)
         elif lname == b"x-forwarded-for":
             xff = xff + b", " + value if xff else value
@@ -110,7 +135,7 @@ def request_head(method: bytes, target: bytes, fields: Fields, client_ip: bytes,
         lines.append(b"upgrade: " + upgrade_to)
     lines.append(b"\r\n")
     return RequestHead(b"\r\n".join(lines), host.decode("latin-1"),
-                       tag.decode("latin-1") or None, chunked)
+                       tag.decode("latin-1") or None, chunked, chunked or length)
 
 
 class ResponseHead:
@@ -269,3 +294,98 @@ def local_response(status: int, text: str, *, close: bool) -> bytes:
     if close:
         head += b"connection: close\r\n"
     return head + CRLF + body
+
+
+# -- the quick path (see the module doc) ------------------------------------------------
+
+_TOKEN = rb"[-!#$%&'*+.^_`|~0-9A-Za-z]++"
+_VALUE = rb"[\t\x20-\x7e\x80-\xff]*+"
+_FIELD_LINES = rb"(?:" + _TOKEN + rb":" + _VALUE + rb"\r\n)*+\r\n"
+# (group 1: the value of a Host field that comes first, as it mostly does)
+_QUICK_REQUEST = re.compile(
+    rb"(?:GET|HEAD|POST|PUT|DELETE|OPTIONS|PATCH) /[\x21-\x7e]*+ HTTP/1\.1\r\n"
+    rb"(?:[Hh][Oo][Ss][Tt]:[ \t]*+(" + _VALUE + rb")\r\n)?" + _FIELD_LINES)
+# in a lower-cased quick request head (where a field name is always followed by its
+# colon): the fields the quick path reads, and those that take a request off it
+_QUICK_REQUEST_FIELDS = re.compile(
+    rb"\r\n(host|connection|content-length|knative-serving-tag|transfer-encoding|upgrade|"
+    rb"expect|keep-alive|proxy-connection|te|trailer|x-forwarded-for|x-forwarded-proto|"
+    rb"x-forwarded-host|forwarded):")
+_QUICK_RESPONSE = re.compile(rb"HTTP/1\.1 [2-5]\d\d(?: " + _VALUE + rb")?\r\n" + _FIELD_LINES)
+_QUICK_RESPONSE_FIELDS = re.compile(
+    rb"\r\n(content-length|connection|keep-alive|proxy-connection|te|trailer|"
+    rb"transfer-encoding|upgrade):")
+
+# what ``quick_request`` reads: (end of the head, the Host value, the Knative-Serving-Tag
+# value or b"", keep-alive, and the span of a Connection line to leave out, (0, 0) for none)
+QuickRequest = tuple[int, bytes, bytes, bool, int, int]
+
+
+def quick_request(data: bytes, start: int) -> QuickRequest | None:
+    """The request head at ``data[start:]`` if the quick path takes it, else None; the
+    offsets returned are into ``data``."""
+    match = _QUICK_REQUEST.match(data, start)
+    if match is None:
+        return None
+    end = match.end()
+    lower = (data if start == 0 and end == len(data) else data[start:end]).lower()
+    host = match.group(1)  # (leading spaces left out, trailing ones kept, as httptools does)
+    if host and _QUICK_REQUEST_FIELDS.search(lower, match.end(1) - start) is None:
+        return end, host, b"", True, 0, 0  # Host first, then nothing to look at
+    host = tag = b""
+    keep_alive = True
+    cut_from = cut_to = 0
+    for field in _QUICK_REQUEST_FIELDS.finditer(lower):
+        name = field.group(1)
+        at = field.end()
+        stop = lower.index(b"\r\n", at)
+        if name == b"host":
+            if host:
+                return None
+            host = data[start + at:start + stop].lstrip(b" \t")
+            if not host:
+                return None
+        elif name == b"connection":
+            value = lower[at:stop].strip(b" \t")
+            if cut_to or value not in (b"close", b"keep-alive"):
+                return None
+            keep_alive = value == b"keep-alive"
+            cut_from, cut_to = start + field.start() + 2, start + stop + 2
+        elif name == b"content-length":
+            if lower[at:stop].strip(b" \t") != b"0":
+                return None
+        elif name == b"knative-serving-tag" and not tag:
+            tag = data[start + at:start + stop].lstrip(b" \t")
+        else:
+            return None
+    if not host:
+        return None
+    return end, host, tag, keep_alive, cut_from, cut_to
+
+
+def forwarding_fields(host: bytes, client_ip: bytes, client_for: bytes) -> bytes:
+    """The forwarding fields ``request_head`` adds to a quick request from ``client_ip``
+    for ``host``, and the blank line that ends the head."""
+    return (b"x-forwarded-for: " + client_ip + b"\r\nx-forwarded-proto: http\r\n"
+            b"x-forwarded-host: " + host + b"\r\nforwarded: " + client_for + b';host="'
+            + host + b'";proto=http\r\n\r\n')
+
+
+def quick_response(data: bytes) -> tuple[int, int, int] | None:
+    """(status, end of the head, Content-Length or -1 for none) of the response head that
+    ``data`` starts with, if the quick path takes it, else None."""
+    match = _QUICK_RESPONSE.match(data)
+    if match is None:
+        return None
+    end = match.end()
+    lower = data[:end].lower()
+    length = -1
+    for field in _QUICK_RESPONSE_FIELDS.finditer(lower):
+        if length >= 0 or field.group(1) != b"content-length":
+            return None
+        at = field.end()
+        value = lower[at:lower.index(b"\r\n", at)].strip(b" \t")
+        if not value.isdigit():
+            return None
+        length = int(value)
+    return int(data[9:12]), end, length

@@ -186,7 +186,7 @@ class RoutingTable:
             revision = route.tags.get(tag_header.strip().lower())
             if revision is not None:
                 return route, revision
-        return route, split.pick(self._rng)
+        return route, split.only or split.pick(self._rng)
 
     # -- domain mappings --------------------------------------------------------------
 

@@ -3,34 +3,44 @@
 An ``Upstream`` is one HTTP/1.1 connection to an instance (``host:port``), carrying one
 request at a time. It parses the response with httptools and reports each part to the
 ``Receiver`` it is attached to (the gateway's exchange for that request) as it arrives, so
-bodies stream through without being gathered. After a complete response on a connection
-both sides keep alive, the gateway hands it back to the ``UpstreamPool``, which keeps a
-bounded number of idle connections per endpoint (the most recently used goes out first)
-and forgets those the instance closes while idle. After ``101 Switching Protocols`` the
-connection is spliced to the client (``shoal.serving.tunnel``) and never pooled.
+bodies stream through without being gathered. A plain response (``http1.quick_response``:
+HTTP/1.1, no hop-by-hop headers, a Content-Length or no body) skips the parser: the
+first read goes to the receiver whole (``on_quick_response``) and the rest of the body is
+counted, not parsed; bytes beyond it keep the connection out of the pool. After a
+complete response on a connection both sides keep alive, the gateway hands it back to
+the ``UpstreamPool``, which keeps a bounded number of idle connections per endpoint (the
+most recently used goes out first) and forgets those the instance closes while idle.
+After ``101 Switching Protocols`` the connection is spliced to the client
+(``shoal.serving.tunnel``) and never pooled.
 """
 
 from __future__ import annotations
 
 import asyncio
 import typing
-from collections.abc import Callable
 from typing import cast
 
 import httptools
 
+from shoal.serving import http1
 from shoal.serving.tunnel import UPSTREAM, Tunnel
 
 
 class Receiver(typing.Protocol):
     """What an upstream connection reports to while a request is on it."""
 
-    # bytes for the client between ``hold()`` and ``flush()`` may go out in one write
-    hold: Callable[[], None]
-    flush: Callable[[], None]
+    def hold(self) -> None:
+        """Bytes for the client from now until ``flush()`` may go out in one write."""
+
+    def flush(self) -> None: ...
 
     def on_response_head(self, status: int, head: bytes) -> None:
         """A response head came, raw (``head`` ends with CRLF CRLF)."""
+
+    def on_quick_response(self, status: int, data: bytes, end: int, complete: bool) -> None:
+        """A response the quick path read (``http1.quick_response``): its head is
+        ``data[:end]`` and the rest of ``data`` its body so far; ``complete``: that is all
+        of it (else the rest comes to ``on_response_body``, then ``on_response_complete``)."""
 
     def on_response_body(self, data: bytes) -> None: ...
 
@@ -74,10 +84,11 @@ class Upstream(asyncio.Protocol):
         self._in_head = False
         self._reset = False  # the parser starts afresh after this read (a HEAD response)
         self._upgraded = False
+        self._left = 0  # body bytes still to come of a response on the quick path
 
     # -- the gateway's side -----------------------------------------------------------
 
-    def attach(self, receiver: Receiver, *, head_request: bool) -> None:
+    def attach(self, receiver: Receiver, head_request: bool) -> None:
         self.receiver = receiver
         self._head_request = head_request
         self._head = b""
@@ -139,6 +150,13 @@ class Upstream(asyncio.Protocol):
             self.close()
             return
         self.answered = True
+        if self._left:
+            self._quick_body(receiver, data)
+            return
+        if self._in_head and not self._head:
+            quick = http1.quick_response(data)
+            if quick is not None and self._quick_start(receiver, data, *quick):
+                return
         if self._in_head:  # the response starts where the first read after the request does
             self._head = self._head + data if self._head else data
         receiver.hold()
@@ -159,6 +177,36 @@ class Upstream(asyncio.Protocol):
                 self._reset = False
                 self.parser = httptools.HttpResponseParser(self)
             receiver.flush()
+
+    def _quick_start(self, receiver: Receiver, data: bytes, status: int, end: int,
+                     length: int) -> bool:
+        """Pass on a response the quick path read, unless it needs the general path (a
+        close-delimited body, or more bytes than the response holds)."""
+        if self._head_request or status == 204 or status == 304:
+            length = 0
+        elif length < 0:
+            return False
+        have = len(data) - end
+        if have > length:
+            return False
+        self._in_head = False
+        self._left = length - have
+        if not self._left:
+            self.receiver = None
+        receiver.on_quick_response(status, data, end, not self._left)
+        return True
+
+    def _quick_body(self, receiver: Receiver, data: bytes) -> None:
+        left = self._left
+        if len(data) < left:
+            self._left = left - len(data)
+            receiver.on_response_body(data)
+            return
+        # the end of the body; bytes beyond it make the connection unfit for reuse
+        self._left = 0
+        self.receiver = None
+        receiver.on_response_body(data if len(data) == left else data[:left])
+        receiver.on_response_complete(len(data) == left)
 
     def eof_received(self) -> bool | None:
         if self.tunnel is not None:
@@ -247,8 +295,11 @@ class UpstreamPool:
         upstream.receiver = None
         if upstream.closed:
             return
-        upstream.resume_reading()
-        idle = self._idle.setdefault(upstream.endpoint, [])
+        if upstream.reading_paused:
+            upstream.resume_reading()
+        idle = self._idle.get(upstream.endpoint)
+        if idle is None:
+            idle = self._idle[upstream.endpoint] = []
         if len(idle) >= self.max_idle_per_endpoint:
             upstream.close()
         else:
