@@ -215,7 +215,7 @@ class Deliverer:
     async def _send(
         self,
         url: str,
-        headers: CIMultiDict[str],
+        headers: Mapping[str, str],
         body: bytes,
         policy: RetryPolicy,
         *,
@@ -247,7 +247,7 @@ class Deliverer:
     async def _attempt(
         self,
         url: str,
-        headers: CIMultiDict[str],
+        headers: Mapping[str, str],
         body: bytes,
         timeout: float | None,
         *,
@@ -280,10 +280,12 @@ class Deliverer:
         return _Outcome(status, response_headers, payload, None, event)
 
     async def _post(
-        self, url: str, headers: CIMultiDict[str], body: bytes, *, limited: bool
-    ) -> tuple[int, CIMultiDictProxy[str], bytes]:
+        self, url: str, headers: Mapping[str, str], body: bytes, *, limited: bool
+    ) -> tuple[int, Mapping[str, str], bytes]:
         if isinstance(self.session, HTTPClient):
             status, raw_headers, payload = await self.session.post(url, headers, body)
+            if 200 <= status <= 299:  # names are lower-case, which is all a 2xx is read with
+                return status, raw_headers, payload
             return status, CIMultiDictProxy(CIMultiDict(raw_headers)), payload
         options: dict[str, Any] = {}
         if limited:
@@ -322,12 +324,18 @@ class Deliverer:
 
 def _headers(
     encoded: Mapping[str, str], extra: Mapping[str, str] | None, *, prefer_reply: bool = False
-) -> CIMultiDict[str]:
-    """The request headers: the event's, then the caller's (which win, as in Knative)."""
-    headers: CIMultiDict[str] = CIMultiDict(encoded)
+) -> dict[str, str]:
+    """The request headers: the event's (``codec`` names them in lower case), then the
+    caller's, which win whatever their case (as in Knative), with the caller's spelling."""
+    headers = dict(encoded)
+    spelt: dict[str, str] = {}  # lower-cased name -> the caller's spelling of it
     if extra:
         for key, value in extra.items():
+            lowered = key.lower()
+            headers.pop(spelt.get(lowered, lowered), None)
+            spelt[lowered] = key
             headers[key] = value
     if prefer_reply:
+        headers.pop(spelt.get("prefer", "prefer"), None)
         headers["Prefer"] = "reply"
     return headers

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -35,6 +36,8 @@ log = logging.getLogger("shoal.eventing.dispatcher")
 ORDER_ANNOTATIONS = ("shoal.dev/delivery-order", "kafka.eventing.knative.dev/delivery.order")
 MAX_IN_FLIGHT_ANNOTATION = "shoal.dev/max-in-flight"
 DEFAULT_MAX_IN_FLIGHT = 100
+
+DECODED_RECORDS = 4096  # records kept decoded for the other consumers of the same broker
 
 Publish = Callable[[str, str, list[CloudEvent]], Awaitable[int]]
 Predicate = Callable[[CloudEvent], bool]
@@ -55,6 +58,14 @@ class TriggerPlan:
     matches: Predicate
     ordered: bool = False
     max_in_flight: int = DEFAULT_MAX_IN_FLIGHT
+
+
+@functools.lru_cache(maxsize=DECODED_RECORDS)
+def decode(record: bytes) -> CloudEvent:
+    """The event of a log record, decoded once for every Trigger of the broker: the
+    consumers of a broker read the same records at about the same time. The event is
+    shared, so nobody may change it (the delivery path copies before it changes one)."""
+    return CloudEvent.from_record(record)
 
 
 async def deliver_to_trigger(plan: TriggerPlan, event: CloudEvent, deliverer: Deliverer,
@@ -178,7 +189,7 @@ class TriggerConsumer:
     async def _handle(self, seq: int, data: bytes) -> None:
         plan = self.plan
         try:
-            await deliver_to_trigger(plan, CloudEvent.from_record(data), self.deliverer,
+            await deliver_to_trigger(plan, decode(data), self.deliverer,
                                      self.publish)
         except asyncio.CancelledError:
             raise
