@@ -54,7 +54,7 @@ from shoal.controllers.clock import Clock
 from shoal.eventing import codec
 from shoal.eventing.backoff import RetryPolicy, should_retry
 from shoal.eventing.event import CloudEvent
-from shoal.eventing.httpclient import HTTPClient
+from shoal.eventing.httpclient import EncodedHeaders, HTTPClient
 
 log = logging.getLogger("shoal.eventing.delivery")
 
@@ -63,6 +63,7 @@ ERROR_CODE = "knativeerrorcode"
 ERROR_DATA = "knativeerrordata"
 ERROR_DATA_MAX_BYTES = 1024
 ERROR_HEADER_PREFIX = "kne-"
+ENCODED_REQUESTS = 1024  # events whose delivery request is kept encoded for the next Trigger
 BAD_GATEWAY = 502
 NOT_AN_EVENT = (
     "received a non-empty response not recognized as CloudEvent. "
@@ -149,6 +150,8 @@ class Deliverer:
     def __init__(self, session: aiohttp.ClientSession | HTTPClient, clock: Clock) -> None:
         self.session = session
         self.clock = clock
+        # id(event), format, extra headers -> the event and its request's headers and body
+        self._requests: dict[tuple[Any, ...], tuple[CloudEvent, Mapping[str, str], bytes]] = {}
 
     async def deliver(
         self,
@@ -161,8 +164,7 @@ class Deliverer:
         strict_reply: bool = True,
     ) -> DeliveryResult:
         """Deliver ``event`` to ``subscriber``, then to ``dead_letter`` if that failed."""
-        encoded_headers, body = self._encode(event, policy)
-        headers = _headers(encoded_headers, extra_headers, prefer_reply=True)
+        headers, body = self._request(event, policy, extra_headers)
         outcome, attempts = await self._send(
             subscriber, headers, body, policy, reply=True, strict_reply=strict_reply
         )
@@ -205,6 +207,24 @@ class Deliverer:
             error=outcome.error,
             dead_letter_status=dls.status,
         )
+
+    def _request(self, event: CloudEvent, policy: RetryPolicy,
+                 extra_headers: Mapping[str, str] | None) -> tuple[Mapping[str, str], bytes]:
+        """The headers and body that deliver ``event``, encoded once for every Trigger that
+        delivers the same event object (dispatchers share one decoding of a record) in the
+        same format; the event is kept with them, so its id is not reused meanwhile."""
+        key = (id(event), policy.format, *(extra_headers or {}).items())
+        cached = self._requests.get(key)
+        if cached is not None and cached[0] is event:
+            return cached[1], cached[2]
+        encoded, body = self._encode(event, policy)
+        headers: Mapping[str, str] = _headers(encoded, extra_headers, prefer_reply=True)
+        if isinstance(self.session, HTTPClient):
+            headers = EncodedHeaders(headers)
+        if len(self._requests) >= ENCODED_REQUESTS:
+            del self._requests[next(iter(self._requests))]
+        self._requests[key] = (event, headers, body)
+        return headers, body
 
     @staticmethod
     def _encode(event: CloudEvent, policy: RetryPolicy) -> tuple[dict[str, str], bytes]:

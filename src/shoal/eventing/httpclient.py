@@ -96,6 +96,21 @@ def _split(url: str) -> tuple[str, int, str]:
 _OWN_HEADERS = frozenset(("host", "content-length"))
 
 
+def _header_lines(headers: Mapping[str, str]) -> str:
+    return "".join(f"{key}: {value}\r\n" for key, value in headers.items()
+                   if key.lower() not in _OWN_HEADERS)
+
+
+class EncodedHeaders(dict[str, str]):
+    """Request headers with their lines encoded once, for a caller that sends the same
+    headers many times (one event to many subscribers). Host and Content-Length are the
+    client's own and never taken from here."""
+
+    def __init__(self, headers: Mapping[str, str]) -> None:
+        super().__init__(headers)
+        self.lines = _header_lines(self)
+
+
 class HTTPClient:
     """Keeps up to ``max_idle_per_host`` idle connections per (host, port): as many as the
     deliveries in flight to one subscriber, so that a burst does not end in closing and
@@ -107,12 +122,9 @@ class HTTPClient:
 
     async def post(self, url: str, headers: Mapping[str, str], body: bytes) -> Result:
         host, port, start = _split(url)
-        head = [start, f"content-length: {len(body)}"]
-        for key, value in headers.items():
-            if key.lower() not in _OWN_HEADERS:
-                head.append(f"{key}: {value}")
-        head.append("\r\n")
-        data = "\r\n".join(head).encode("latin-1") + body
+        lines = headers.lines if isinstance(headers, EncodedHeaders) else _header_lines(headers)
+        data = f"{start}\r\ncontent-length: {len(body)}\r\n{lines}\r\n".encode(
+            "latin-1") + body
         for fresh in (False, True):
             connection = await self._connection(host, port, fresh)
             try:
