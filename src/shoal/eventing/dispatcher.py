@@ -19,6 +19,7 @@ spelling ``kafka.eventing.knative.dev/delivery.order`` is read too) and
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import functools
 import logging
@@ -138,7 +139,9 @@ class TriggerConsumer:
         self._written = 0
         self._dirty = asyncio.Event()
         self._slots = asyncio.Semaphore(max(1, plan.max_in_flight))
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._pending: collections.deque[tuple[int, bytes]] = collections.deque()
+        self._tasks: set[asyncio.Task[None]] = set()  # the workers delivering
+        self._workers = 0  # workers that will still take a pending record
 
     @property
     def cursor(self) -> int:
@@ -178,13 +181,26 @@ class TriggerConsumer:
                         continue
                     await self._slots.acquire()
                     self._in_flight.add(seq)
-                    task = asyncio.create_task(self._handle(seq, data))
-                    self._tasks.add(task)
-                    task.add_done_callback(self._tasks.discard)
+                    self._pending.append((seq, data))
+                    if self._workers < len(self._in_flight):  # a record with no worker
+                        self._workers += 1
+                        task = asyncio.create_task(self._work())
+                        self._tasks.add(task)
+                        task.add_done_callback(self._tasks.discard)
         finally:
             flusher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await flusher
+
+    async def _work(self) -> None:
+        """Deliver pending records until none is left: a worker per record in flight, not
+        a task per record, so a consumer that keeps up runs one or two for long stretches."""
+        try:
+            while self._pending:
+                seq, data = self._pending.popleft()
+                await self._handle(seq, data)
+        finally:
+            self._workers -= 1
 
     async def _handle(self, seq: int, data: bytes) -> None:
         plan = self.plan
