@@ -3,9 +3,11 @@
 Run: ``.venv/bin/python bench/eventing_bench.py [--seconds 10] [--rate 1000]``.
 
 A real ``shoal up`` child process runs the broker (class SQLiteBroker: every 202 is on
-disk); this process sends the events and runs the subscriber, a server on 127.0.0.1 that
-timestamps each arrival (both with Shoal's lean HTTP client and server, so that the load
-generator is not the bottleneck). Printed, with baselines from the same run:
+disk); this process sends the events, and a process of its own runs the subscriber, a
+server on 127.0.0.1 that timestamps each arrival (both with Shoal's lean HTTP client and
+server, so that the load generator is not the bottleneck). On a shared machine the rates
+move with the load; the CPU time ``shoal up`` spends per event (read from ``/proc``) moves
+much less, and is printed beside them. Printed, with baselines from the same run:
 
 - acknowledged events/s into the broker from 32 concurrent senders (``--senders``), with
   1 trigger delivering at the same time (and how far delivery kept up), vs the same
@@ -26,10 +28,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
+import multiprocessing as mp
+import os
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -45,27 +51,87 @@ PAYLOAD = json.dumps({"order": 7, "items": ["x" * 40] * 4}).encode()
 
 
 class Subscriber:
-    """Timestamps each arrival; served by Shoal's lean HTTP server so that the subscriber,
-    not the load generator's own HTTP stack, is what the broker is compared against."""
+    """Timestamps each arrival; served by Shoal's lean HTTP server in a process of its own
+    (``subscriber_main``), so that neither the load generator nor the subscriber takes CPU
+    from the event loop that sends, and the broker is compared against the same subscriber.
+    arrival times (``time.monotonic``, the same clock in every process) by event id:
+    ``POST /_count`` answers how many events arrived, ``POST /_arrivals/P`` the arrival
+    times of the events whose id starts with P; any other POST is an event."""
 
     def __init__(self) -> None:
         self.arrivals: dict[str, list[float]] = {}
         self.count = 0
         self.server = LeanHTTPServer(self.handle, "127.0.0.1", 0)
-        self.url = ""
 
     async def handle(self, request: Request) -> Response:
-        self.arrivals.setdefault(request.headers.get("ce-id", ""), []).append(
-            time.perf_counter())
-        self.count += 1
-        return Response(202)
+        if not request.path.startswith("/_"):
+            self.arrivals.setdefault(request.headers.get("ce-id", ""), []).append(
+                time.monotonic())
+            self.count += 1
+            return Response(202)
+        if request.path == "/_count":
+            return Response(200, body=str(self.count).encode())
+        prefix = request.path.removeprefix("/_arrivals/")
+        return Response(200, body=json.dumps(
+            {k: v for k, v in self.arrivals.items() if k.startswith(prefix)}).encode())
 
-    async def start(self) -> None:
-        await self.server.start()
-        self.url = f"http://127.0.0.1:{self.server.port}/"
+
+def subscriber_main(port_out: Connection) -> None:
+    """The subscriber's process: serve until the parent closes the pipe."""
+
+    async def serve() -> None:
+        sub = Subscriber()
+        await sub.server.start()
+        port_out.send(sub.server.port)
+        await asyncio.get_running_loop().run_in_executor(None, port_out.recv_bytes)
+        await sub.server.stop()
+
+    with contextlib.suppress(EOFError):
+        asyncio.run(serve())
+
+
+class RemoteSubscriber:
+    """The parent's handle on the subscriber process."""
+
+    def __init__(self) -> None:
+        parent, child = mp.get_context("spawn").Pipe()
+        self._pipe = parent
+        self.process = mp.get_context("spawn").Process(target=subscriber_main, args=(child,),
+                                                        daemon=True)
+        self.process.start()
+        child.close()
+        if not parent.poll(30):
+            raise RuntimeError("the subscriber did not start")
+        self.url = f"http://127.0.0.1:{parent.recv()}/"
+        self._client = HTTPClient()
+
+    async def count(self) -> int:
+        _, _, body = await self._client.post(self.url + "_count", {}, b"")
+        return int(body)
+
+    async def arrivals(self, prefix: str) -> dict[str, list[float]]:
+        _, _, body = await self._client.post(f"{self.url}_arrivals/{prefix}", {}, b"")
+        found: dict[str, list[float]] = json.loads(body)
+        return found
+
+    def cpu(self) -> float:
+        return cpu_seconds(self.process.pid)
 
     async def stop(self) -> None:
-        await self.server.stop()
+        await self._client.close()
+        self._pipe.close()
+        self.process.join(10)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join()
+
+
+def cpu_seconds(pid: int | None) -> float:
+    """CPU time (user + system, every thread) a process has used so far."""
+    if pid is None:
+        return 0.0
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def headers(event_id: str) -> dict[str, str]:
@@ -80,12 +146,21 @@ def pct(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
 
 
-async def until(done: Callable[[], bool], timeout: float) -> None:
+async def until(done: Callable[[], Awaitable[bool]], timeout: float) -> None:
     """Poll ``done`` every 0.1 s for at most ``timeout`` seconds."""
     for _ in range(int(timeout * 10)):
-        if done():
+        if await done():
             return
         await asyncio.sleep(0.1)
+
+
+async def delivered(sub: RemoteSubscriber, start: int, expected: int, timeout: float) -> int:
+    """Wait until ``expected`` events arrived since the count was ``start``; how many did."""
+    async def enough() -> bool:
+        return await sub.count() - start >= expected
+
+    await until(enough, timeout)
+    return await sub.count() - start
 
 
 async def create(http: aiohttp.ClientSession, url: str, body: dict[str, Any]) -> None:
@@ -135,20 +210,20 @@ async def paced(http: HTTPClient, url: str, rate: int, seconds: float,
 
     async def one(event_id: str) -> None:
         nonlocal acked
-        sent[event_id] = time.perf_counter()
+        sent[event_id] = time.monotonic()
         try:
             status, _, _ = await http.post(url, headers(event_id), PAYLOAD)
             if status in (200, 202):
                 acked += 1
-                ack_times.append((time.perf_counter() - sent[event_id]) * 1000)
+                ack_times.append((time.monotonic() - sent[event_id]) * 1000)
         except OSError:
             del sent[event_id]  # not acknowledged: not counted as sent or lost
 
-    start = time.perf_counter()
+    start = time.monotonic()
     total = int(rate * seconds)
     for i in range(total):
         target = start + i / rate
-        delay = target - time.perf_counter()
+        delay = target - time.monotonic()
         if delay > 0:
             await asyncio.sleep(delay)
         task = asyncio.create_task(one(f"{prefix}{i}"))
@@ -156,30 +231,34 @@ async def paced(http: HTTPClient, url: str, rate: int, seconds: float,
         task.add_done_callback(tasks.discard)
     await asyncio.gather(*tasks)
     print(f"    (answer latency p50 {pct(ack_times, 50):.2f} ms p99 {pct(ack_times, 99):.2f} ms,"
-          f" send took {time.perf_counter() - start:.1f} s)")
+          f" send took {time.monotonic() - start:.1f} s)")
     return sent, acked
 
 
-async def latencies(http: HTTPClient, sub: Subscriber, url: str, rate: int,
+async def latencies(http: HTTPClient, sub: RemoteSubscriber, url: str, rate: int,
                     seconds: float, prefix: str, fanout: int) -> tuple[list[float], int, int]:
     """Send at a fixed rate; latencies in ms, acknowledged count, and how many never
     reached every trigger."""
+    start = await sub.count()
     sent, acked = await paced(http, url, rate, seconds, prefix)
-    await until(lambda: sum(len(sub.arrivals.get(i, [])) >= fanout for i in sent) >= acked,
-                30)
-    found = [(t - sent[i]) * 1000 for i in sent for t in sub.arrivals.get(i, [])]
-    lost = sum(1 for i in sent if len(sub.arrivals.get(i, [])) < fanout)
+    await delivered(sub, start, acked * fanout, 30)
+    arrivals = await sub.arrivals(prefix)
+    found = [(t - sent[i]) * 1000 for i in sent for t in arrivals.get(i, [])]
+    lost = sum(1 for i in sent if len(arrivals.get(i, [])) < fanout)
     return found, acked, lost
 
 
-async def latency_run(http: HTTPClient, sub: Subscriber, url: str, rate: int,
-                      seconds: float, prefix: str, fanout: int) -> str:
+async def latency_run(http: HTTPClient, sub: RemoteSubscriber, url: str, rate: int,
+                      seconds: float, prefix: str, fanout: int, pid: int | None) -> str:
+    cpu = cpu_seconds(pid)
     found, acked, lost = await latencies(http, sub, url, rate, seconds, prefix, fanout)
+    used = cpu_seconds(pid) - cpu
+    per = f"  shoal CPU {used / max(1, acked) * 1e6:5.0f} us/event" if pid else ""
     return (f"p50 {pct(found, 50):6.2f} ms  p99 {pct(found, 99):6.2f} ms  "
-            f"p99.9 {pct(found, 99.9):6.2f} ms  acked {acked}  lost {lost}")
+            f"p99.9 {pct(found, 99.9):6.2f} ms  acked {acked}  lost {lost}{per}")
 
 
-async def class_figures(http: aiohttp.ClientSession, lean: HTTPClient, sub: Subscriber,
+async def class_figures(http: aiohttp.ClientSession, lean: HTTPClient, sub: RemoteSubscriber,
                         api: str, broker_class: str,
                         args: argparse.Namespace) -> tuple[float, float, float, int]:
     """One class: a broker and a trigger, then acknowledged events/s from the senders and
@@ -197,17 +276,17 @@ async def class_figures(http: aiohttp.ClientSession, lean: HTTPClient, sub: Subs
         "spec": {"broker": name, "subscriber": {"uri": f"{sub.url}{name}"}}})
     await wait_ready(http, f"{api}{TRIGGERS}/{name}-all")
     await asyncio.sleep(1.0)
-    start_count = sub.count
+    start_count = await sub.count()
     started = time.perf_counter()
     acked = await flood(lean, address, args.seconds, f"{name}-f", args.senders)
     rate = acked / (time.perf_counter() - started)
-    await until(lambda: sub.count - start_count >= acked, 60)
+    await delivered(sub, start_count, acked, 60)
     found, _, lost = await latencies(lean, sub, address, args.rate, args.seconds,
                                      f"{name}-l", 1)
     return rate, pct(found, 50), pct(found, 99), lost
 
 
-async def compare_classes(args: argparse.Namespace, sub: Subscriber) -> None:
+async def compare_classes(args: argparse.Namespace, sub: RemoteSubscriber) -> None:
     classes = [c.strip() for c in args.classes.split(",") if c.strip()]
     with tempfile.TemporaryDirectory() as tmp:
         nats_server = NatsServer(Path(tmp) / "nats").start()
@@ -244,8 +323,7 @@ async def main() -> None:
     parser.add_argument("--classes", default="",
                         help="compare broker classes, e.g. SQLiteBroker,NatsJetStreamBroker")
     args = parser.parse_args()
-    sub = Subscriber()
-    await sub.start()
+    sub = RemoteSubscriber()
     if args.classes:
         try:
             await compare_classes(args, sub)
@@ -274,31 +352,38 @@ async def main() -> None:
                         await wait_ready(http, f"{shoal.url}{TRIGGERS}/{tag}{i}")
                     await asyncio.sleep(1.0)
 
+                pid = shoal.proc.pid if shoal.proc is not None else None
                 direct = await flood(lean, sub.url, args.seconds, "d", args.senders)
                 await triggers(1, "one")
-                start_count = sub.count
+                start_count = await sub.count()
+                cpu, sub_cpu, own_cpu = cpu_seconds(pid), sub.cpu(), time.process_time()
                 started = time.perf_counter()
                 acked = await flood(lean, address, args.seconds, "f", args.senders)
                 elapsed = time.perf_counter() - started
-                delivered_during = sub.count - start_count
-                await until(lambda: sub.count - start_count >= acked, 60)
+                delivered_during = await sub.count() - start_count
+                cpu, sub_cpu = cpu_seconds(pid) - cpu, sub.cpu() - sub_cpu
+                own_cpu = time.process_time() - own_cpu
+                total = await delivered(sub, start_count, acked, 60)
                 drained = time.perf_counter() - started
                 rate = acked / elapsed
                 print(f"durable ingest, {args.senders} senders: {rate:8.0f} events/s acknowledged "
                       f"({acked} in {elapsed:.1f} s; delivered meanwhile "
-                      f"{delivered_during / elapsed:.0f}/s, all {sub.count - start_count} "
+                      f"{delivered_during / elapsed:.0f}/s, all {total} "
                       f"delivered after {drained:.1f} s)")
+                print(f"  CPU per acknowledged event: shoal {cpu / max(1, acked) * 1e6:.0f} us, "
+                      f"senders {own_cpu / max(1, acked) * 1e6:.0f} us, subscriber "
+                      f"{sub_cpu / max(1, acked) * 1e6:.0f} us")
                 print(f"  baseline straight to the subscriber: {direct / args.seconds:8.0f} "
                       f"requests/s  (broker = {rate / (direct / args.seconds):.2f}x)")
 
                 base = await latency_run(lean, sub, sub.url, args.rate, args.seconds,
-                                         "base", 1)
+                                         "base", 1, None)
                 one = await latency_run(lean, sub, address, args.rate, args.seconds,
-                                        "l1-", 1)
+                                        "l1-", 1, pid)
                 print(f"latency at {args.rate}/s, 1 trigger:   {one}")
                 await triggers(9, "ten")
                 ten = await latency_run(lean, sub, address, args.rate, args.seconds,
-                                        "l10-", 10)
+                                        "l10-", 10, pid)
                 print(f"latency at {args.rate}/s, 10 triggers: {ten}")
                 print(f"  baseline straight to the subscriber: {base}")
         finally:

@@ -54,7 +54,7 @@ from shoal.controllers.clock import Clock
 from shoal.eventing import codec
 from shoal.eventing.backoff import RetryPolicy, should_retry
 from shoal.eventing.event import CloudEvent
-from shoal.eventing.httpclient import HTTPClient
+from shoal.eventing.httpclient import EncodedHeaders, HTTPClient
 
 log = logging.getLogger("shoal.eventing.delivery")
 
@@ -63,6 +63,7 @@ ERROR_CODE = "knativeerrorcode"
 ERROR_DATA = "knativeerrordata"
 ERROR_DATA_MAX_BYTES = 1024
 ERROR_HEADER_PREFIX = "kne-"
+ENCODED_REQUESTS = 1024  # events whose delivery request is kept encoded for the next Trigger
 BAD_GATEWAY = 502
 NOT_AN_EVENT = (
     "received a non-empty response not recognized as CloudEvent. "
@@ -149,6 +150,8 @@ class Deliverer:
     def __init__(self, session: aiohttp.ClientSession | HTTPClient, clock: Clock) -> None:
         self.session = session
         self.clock = clock
+        # id(event), format, extra headers -> the event and its request's headers and body
+        self._requests: dict[tuple[Any, ...], tuple[CloudEvent, Mapping[str, str], bytes]] = {}
 
     async def deliver(
         self,
@@ -161,8 +164,7 @@ class Deliverer:
         strict_reply: bool = True,
     ) -> DeliveryResult:
         """Deliver ``event`` to ``subscriber``, then to ``dead_letter`` if that failed."""
-        encoded_headers, body = self._encode(event, policy)
-        headers = _headers(encoded_headers, extra_headers, prefer_reply=True)
+        headers, body = self._request(event, policy, extra_headers)
         outcome, attempts = await self._send(
             subscriber, headers, body, policy, reply=True, strict_reply=strict_reply
         )
@@ -206,6 +208,24 @@ class Deliverer:
             dead_letter_status=dls.status,
         )
 
+    def _request(self, event: CloudEvent, policy: RetryPolicy,
+                 extra_headers: Mapping[str, str] | None) -> tuple[Mapping[str, str], bytes]:
+        """The headers and body that deliver ``event``, encoded once for every Trigger that
+        delivers the same event object (dispatchers share one decoding of a record) in the
+        same format; the event is kept with them, so its id is not reused meanwhile."""
+        key = (id(event), policy.format, *(extra_headers or {}).items())
+        cached = self._requests.get(key)
+        if cached is not None and cached[0] is event:
+            return cached[1], cached[2]
+        encoded, body = self._encode(event, policy)
+        headers: Mapping[str, str] = _headers(encoded, extra_headers, prefer_reply=True)
+        if isinstance(self.session, HTTPClient):
+            headers = EncodedHeaders(headers)
+        if len(self._requests) >= ENCODED_REQUESTS:
+            del self._requests[next(iter(self._requests))]
+        self._requests[key] = (event, headers, body)
+        return headers, body
+
     @staticmethod
     def _encode(event: CloudEvent, policy: RetryPolicy) -> tuple[dict[str, str], bytes]:
         if policy.format == "json":
@@ -215,7 +235,7 @@ class Deliverer:
     async def _send(
         self,
         url: str,
-        headers: CIMultiDict[str],
+        headers: Mapping[str, str],
         body: bytes,
         policy: RetryPolicy,
         *,
@@ -247,7 +267,7 @@ class Deliverer:
     async def _attempt(
         self,
         url: str,
-        headers: CIMultiDict[str],
+        headers: Mapping[str, str],
         body: bytes,
         timeout: float | None,
         *,
@@ -280,10 +300,12 @@ class Deliverer:
         return _Outcome(status, response_headers, payload, None, event)
 
     async def _post(
-        self, url: str, headers: CIMultiDict[str], body: bytes, *, limited: bool
-    ) -> tuple[int, CIMultiDictProxy[str], bytes]:
+        self, url: str, headers: Mapping[str, str], body: bytes, *, limited: bool
+    ) -> tuple[int, Mapping[str, str], bytes]:
         if isinstance(self.session, HTTPClient):
             status, raw_headers, payload = await self.session.post(url, headers, body)
+            if 200 <= status <= 299:  # names are lower-case, which is all a 2xx is read with
+                return status, raw_headers, payload
             return status, CIMultiDictProxy(CIMultiDict(raw_headers)), payload
         options: dict[str, Any] = {}
         if limited:
@@ -322,12 +344,18 @@ class Deliverer:
 
 def _headers(
     encoded: Mapping[str, str], extra: Mapping[str, str] | None, *, prefer_reply: bool = False
-) -> CIMultiDict[str]:
-    """The request headers: the event's, then the caller's (which win, as in Knative)."""
-    headers: CIMultiDict[str] = CIMultiDict(encoded)
+) -> dict[str, str]:
+    """The request headers: the event's (``codec`` names them in lower case), then the
+    caller's, which win whatever their case (as in Knative), with the caller's spelling."""
+    headers = dict(encoded)
+    spelt: dict[str, str] = {}  # lower-cased name -> the caller's spelling of it
     if extra:
         for key, value in extra.items():
+            lowered = key.lower()
+            headers.pop(spelt.get(lowered, lowered), None)
+            spelt[lowered] = key
             headers[key] = value
     if prefer_reply:
+        headers.pop(spelt.get("prefer", "prefer"), None)
         headers["Prefer"] = "reply"
     return headers

@@ -19,7 +19,9 @@ spelling ``kafka.eventing.knative.dev/delivery.order`` is read too) and
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -35,6 +37,8 @@ log = logging.getLogger("shoal.eventing.dispatcher")
 ORDER_ANNOTATIONS = ("shoal.dev/delivery-order", "kafka.eventing.knative.dev/delivery.order")
 MAX_IN_FLIGHT_ANNOTATION = "shoal.dev/max-in-flight"
 DEFAULT_MAX_IN_FLIGHT = 100
+
+DECODED_RECORDS = 4096  # records kept decoded for the other consumers of the same broker
 
 Publish = Callable[[str, str, list[CloudEvent]], Awaitable[int]]
 Predicate = Callable[[CloudEvent], bool]
@@ -55,6 +59,14 @@ class TriggerPlan:
     matches: Predicate
     ordered: bool = False
     max_in_flight: int = DEFAULT_MAX_IN_FLIGHT
+
+
+@functools.lru_cache(maxsize=DECODED_RECORDS)
+def decode(record: bytes) -> CloudEvent:
+    """The event of a log record, decoded once for every Trigger of the broker: the
+    consumers of a broker read the same records at about the same time. The event is
+    shared, so nobody may change it (the delivery path copies before it changes one)."""
+    return CloudEvent.from_record(record)
 
 
 async def deliver_to_trigger(plan: TriggerPlan, event: CloudEvent, deliverer: Deliverer,
@@ -127,7 +139,9 @@ class TriggerConsumer:
         self._written = 0
         self._dirty = asyncio.Event()
         self._slots = asyncio.Semaphore(max(1, plan.max_in_flight))
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._pending: collections.deque[tuple[int, bytes]] = collections.deque()
+        self._tasks: set[asyncio.Task[None]] = set()  # the workers delivering
+        self._workers = 0  # workers that will still take a pending record
 
     @property
     def cursor(self) -> int:
@@ -167,18 +181,31 @@ class TriggerConsumer:
                         continue
                     await self._slots.acquire()
                     self._in_flight.add(seq)
-                    task = asyncio.create_task(self._handle(seq, data))
-                    self._tasks.add(task)
-                    task.add_done_callback(self._tasks.discard)
+                    self._pending.append((seq, data))
+                    if self._workers < len(self._in_flight):  # a record with no worker
+                        self._workers += 1
+                        task = asyncio.create_task(self._work())
+                        self._tasks.add(task)
+                        task.add_done_callback(self._tasks.discard)
         finally:
             flusher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await flusher
 
+    async def _work(self) -> None:
+        """Deliver pending records until none is left: a worker per record in flight, not
+        a task per record, so a consumer that keeps up runs one or two for long stretches."""
+        try:
+            while self._pending:
+                seq, data = self._pending.popleft()
+                await self._handle(seq, data)
+        finally:
+            self._workers -= 1
+
     async def _handle(self, seq: int, data: bytes) -> None:
         plan = self.plan
         try:
-            await deliver_to_trigger(plan, CloudEvent.from_record(data), self.deliverer,
+            await deliver_to_trigger(plan, decode(data), self.deliverer,
                                      self.publish)
         except asyncio.CancelledError:
             raise

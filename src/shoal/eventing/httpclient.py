@@ -14,6 +14,7 @@ Used by ``shoal.eventing.delivery``; plain ``http://`` only.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Mapping
 from typing import cast
 from urllib.parse import urlsplit
@@ -82,24 +83,50 @@ class _Connection(asyncio.Protocol):
             self.transport.close()
 
 
+@functools.lru_cache(maxsize=1024)
+def _split(url: str) -> tuple[str, int, str]:
+    """Host, port and the start of the request head (request line and Host) of a URL."""
+    parts = urlsplit(url)
+    if parts.scheme != "http" or not parts.hostname:
+        raise ConnectionError(f"unsupported URL {url!r}: only http:// is delivered to")
+    target = parts.path or "/"
+    if parts.query:
+        target += "?" + parts.query
+    return parts.hostname, parts.port or 80, f"POST {target} HTTP/1.1\r\nhost: {parts.netloc}"
+
+
+_OWN_HEADERS = frozenset(("host", "content-length"))
+
+
+def _header_lines(headers: Mapping[str, str]) -> str:
+    return "".join(f"{key}: {value}\r\n" for key, value in headers.items()
+                   if key.lower() not in _OWN_HEADERS)
+
+
+class EncodedHeaders(dict[str, str]):
+    """Request headers with their lines encoded once, for a caller that sends the same
+    headers many times (one event to many subscribers). Host and Content-Length are the
+    client's own and never taken from here."""
+
+    def __init__(self, headers: Mapping[str, str]) -> None:
+        super().__init__(headers)
+        self.lines = _header_lines(self)
+
+
 class HTTPClient:
-    def __init__(self, *, max_idle_per_host: int = 256) -> None:
+    """Keeps up to ``max_idle_per_host`` idle connections per (host, port): as many as the
+    deliveries in flight to one subscriber, so that a burst does not end in closing and
+    opening connections (which costs far more than the request itself)."""
+
+    def __init__(self, *, max_idle_per_host: int = 1024) -> None:
         self.max_idle_per_host = max_idle_per_host
         self._idle: dict[tuple[str, int], list[_Connection]] = {}
 
     async def post(self, url: str, headers: Mapping[str, str], body: bytes) -> Result:
-        parts = urlsplit(url)
-        if parts.scheme != "http" or not parts.hostname:
-            raise ConnectionError(f"unsupported URL {url!r}: only http:// is delivered to")
-        host, port = parts.hostname, parts.port or 80
-        target = parts.path or "/"
-        if parts.query:
-            target += "?" + parts.query
-        head = [f"POST {target} HTTP/1.1", f"host: {parts.netloc}",
-                f"content-length: {len(body)}"]
-        head.extend(f"{k}: {v}" for k, v in headers.items()
-                    if k.lower() not in ("host", "content-length"))
-        data = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body
+        host, port, start = _split(url)
+        lines = headers.lines if isinstance(headers, EncodedHeaders) else _header_lines(headers)
+        data = f"{start}\r\ncontent-length: {len(body)}\r\n{lines}\r\n".encode(
+            "latin-1") + body
         for fresh in (False, True):
             connection = await self._connection(host, port, fresh)
             try:

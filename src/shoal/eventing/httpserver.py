@@ -14,6 +14,7 @@ paths). Not a general web server: no streaming bodies, no upgrades, no TLS.
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -53,18 +54,24 @@ class Response:
 Handler = Callable[[Request], Awaitable[Response]]
 
 
+_REASONS = {status.value: status.phrase for status in HTTPStatus}
+_BARE: dict[int, bytes] = {}  # the encoded keep-alive responses without headers or body
+
+
 def _encode(response: Response, keep_alive: bool) -> bytes:
-    try:
-        reason = HTTPStatus(response.status).phrase
-    except ValueError:
-        reason = ""
-    lines = [f"HTTP/1.1 {response.status} {reason}"]
+    bare = keep_alive and not response.headers and not response.body
+    if bare and response.status in _BARE:
+        return _BARE[response.status]
+    lines = [f"HTTP/1.1 {response.status} {_REASONS.get(response.status, '')}"]
     for name, value in response.headers.items():
         lines.append(f"{name}: {value}")
     lines.append(f"content-length: {len(response.body)}")
     if not keep_alive:
         lines.append("connection: close")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + response.body
+    encoded = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + response.body
+    if bare and len(_BARE) < 64:
+        _BARE[response.status] = encoded
+    return encoded
 
 
 class _Connection(asyncio.Protocol):
@@ -75,7 +82,9 @@ class _Connection(asyncio.Protocol):
         self.live = live
         self.parser = httptools.HttpRequestParser(self)
         self.transport: asyncio.Transport | None = None
-        self.queue: asyncio.Queue[tuple[Request, bool] | None] = asyncio.Queue()
+        # complete requests waiting for their answer, in order; None: the connection is gone
+        self.queue: collections.deque[tuple[Request, bool] | None] = collections.deque()
+        self._wakeup: asyncio.Future[None] | None = None
         self.worker: asyncio.Task[None] | None = None
         self._url = b""
         self._headers: dict[str, str] = {}
@@ -93,7 +102,12 @@ class _Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.live.discard(self)
-        self.queue.put_nowait(None)
+        self._push(None)
+
+    def _push(self, item: tuple[Request, bool] | None) -> None:
+        self.queue.append(item)
+        if self._wakeup is not None and not self._wakeup.done():
+            self._wakeup.set_result(None)
 
     def close(self) -> None:
         if self.transport is not None:
@@ -136,7 +150,7 @@ class _Connection(asyncio.Protocol):
         request = Request(method, path, self._headers, b"".join(self._body))
         if self._too_large:
             request.headers["x-shoal-too-large"] = "1"
-        self.queue.put_nowait((request, self.parser.should_keep_alive()))
+        self._push((request, self.parser.should_keep_alive()))
 
     # -- serving ----------------------------------------------------------------------
 
@@ -146,8 +160,13 @@ class _Connection(asyncio.Protocol):
             self.transport.close()
 
     async def _serve(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
-            item = await self.queue.get()
+            if not self.queue:
+                self._wakeup = loop.create_future()
+                await self._wakeup
+                continue
+            item = self.queue.popleft()
             if item is None or self.transport is None or self.transport.is_closing():
                 return
             request, keep_alive = item

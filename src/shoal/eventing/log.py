@@ -28,6 +28,7 @@ in WAL mode never waits for the writer. ``head`` and ``read`` show only committe
 from __future__ import annotations
 
 import asyncio
+import functools
 import queue
 import sqlite3
 import threading
@@ -41,6 +42,7 @@ Clock = Callable[[], float]
 
 BATCH_RECORDS = 4096  # records written in one transaction at most
 COMPACT_CHUNK = 5000  # records deleted by one compaction step at most
+INSERT_ROWS = 64  # rows inserted by one statement at most (4 x 64 parameters, under 999)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (
@@ -225,8 +227,30 @@ class _Batch:
     error: Exception | None = None
 
 
+def _insert(db: sqlite3.Connection, into: str, rows: list[tuple[Any, ...]]) -> None:
+    """Run ``into`` (``INSERT [OR REPLACE] INTO table``) for rows, many to a statement, and
+    clear the list.
+
+    One statement per row costs the writer thread the GIL once per row: Python's sqlite3
+    lets it go around each step, and while the event loop is busy, getting it back takes
+    up to the switch interval. Statements of ``INSERT_ROWS`` rows keep that to a few per
+    transaction; the statements for each row count are prepared once and cached."""
+    for start in range(0, len(rows), INSERT_ROWS):
+        chunk = rows[start:start + INSERT_ROWS]
+        db.execute(_insert_sql(into, len(chunk[0]), len(chunk)),
+                   [value for row in chunk for value in row])
+    rows.clear()
+
+
+@functools.lru_cache(maxsize=2 * INSERT_ROWS)
+def _insert_sql(into: str, columns: int, count: int) -> str:
+    row = "(" + ",".join("?" * columns) + ")"
+    return f"{into} VALUES " + ",".join([row] * count)
+
+
 def _connect(path: Path, durable: bool) -> sqlite3.Connection:
-    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
+                         cached_statements=4 * INSERT_ROWS)
     try:
         db.execute("PRAGMA busy_timeout=10000")
         db.execute("PRAGMA journal_mode=WAL")
@@ -419,7 +443,7 @@ class SQLiteEventLog:
     def _write(self, batch: _Batch) -> None:
         saved: dict[str, int] = {}  # streams touched, with their next seq before the batch
         rows: list[tuple[str, int, float, bytes]] = []
-        insert = "INSERT INTO records VALUES (?,?,?,?)"
+        cursors: list[tuple[str, str, int]] = []
         db = self._wdb
         if all(isinstance(op, _Stop) for op in batch.ops):
             batch.results.extend(None for _ in batch.ops)
@@ -434,13 +458,15 @@ class SQLiteEventLog:
                     rows.extend((op.stream, first + i, op.arrival, data)
                                 for i, data in enumerate(op.records))
                     batch.results.append(first)
-                    continue
-                if rows:
-                    db.executemany(insert, rows)
-                    rows.clear()
-                batch.results.append(self._apply(db, op, saved))
-            if rows:
-                db.executemany(insert, rows)
+                elif isinstance(op, _SetCursor):
+                    cursors.append((op.consumer, op.stream, op.seq))
+                    batch.results.append(None)
+                else:  # what follows may read or delete what is pending: write it first
+                    _insert(db, "INSERT INTO records", rows)
+                    _insert(db, "INSERT OR REPLACE INTO cursors", cursors)
+                    batch.results.append(self._apply(db, op, saved))
+            _insert(db, "INSERT INTO records", rows)
+            _insert(db, "INSERT OR REPLACE INTO cursors", cursors)
             db.executemany("INSERT INTO streams VALUES (?,?) ON CONFLICT(stream) "
                            "DO UPDATE SET head=excluded.head",
                            [(s, self._next[s]) for s in saved if s in self._next])
@@ -454,10 +480,7 @@ class SQLiteEventLog:
             batch.error = exc
 
     def _apply(self, db: sqlite3.Connection, op: _Op, saved: dict[str, int]) -> Any:
-        if isinstance(op, _SetCursor):
-            db.execute("INSERT OR REPLACE INTO cursors VALUES (?,?,?)",
-                       (op.consumer, op.stream, op.seq))
-        elif isinstance(op, _DeleteCursor):
+        if isinstance(op, _DeleteCursor):
             db.execute("DELETE FROM cursors WHERE consumer=?", (op.consumer,))
         elif isinstance(op, _Compact):
             (passed,) = db.execute("SELECT MIN(seq) FROM cursors WHERE stream=?",

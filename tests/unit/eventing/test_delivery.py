@@ -31,6 +31,7 @@ from shoal.eventing.delivery import (
     error_extensions,
 )
 from shoal.eventing.event import CloudEvent
+from shoal.eventing.httpclient import HTTPClient
 
 T = TypeVar("T")
 HANG = -1  # a scripted "status" that never answers
@@ -626,3 +627,24 @@ async def test_cancelling_an_attempt_with_a_timeout_is_not_a_timeout(
     assert clock.pending() == []
     await clock.advance(60)
     assert len(sub.seen) == 1
+
+
+async def test_the_lean_client_sends_each_event_as_encoded_for_it(
+    clock: RecordingClock, serve: Start
+) -> None:
+    sub = await serve()
+    client = HTTPClient()
+    deliverer = Deliverer(client, clock)
+    event = make_event(datacontenttype="application/json")
+    changed = event.copy()
+    changed.attributes["type"] = "other"
+    for sent in (event, event, changed):
+        await deliverer.deliver(sent, sub.url, policy(),
+                                extra_headers={"Kn-Namespace": "default"})
+    await deliverer.deliver(event, sub.url, policy(), extra_headers={"Kn-Namespace": "ns2"})
+    await client.close()
+    seen = [{k.lower(): v for k, v in s.headers.items()} for s in sub.seen]
+    assert [(h["ce-type"], h["kn-namespace"], h["prefer"]) for h in seen] == [
+        (event.type, "default", "reply"), (event.type, "default", "reply"),
+        ("other", "default", "reply"), (event.type, "ns2", "reply")]
+    assert all(s.body == b'{"n":1}' for s in sub.seen)

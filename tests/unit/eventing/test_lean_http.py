@@ -135,3 +135,41 @@ async def test_unreachable_server_raises_oserror() -> None:
         await client.post("http://127.0.0.1:9/", {}, b"")
     with pytest.raises(ConnectionError):
         await client.post("https://example.invalid/", {}, b"")
+
+
+async def test_a_burst_keeps_its_connections_for_the_next_one(echo: LeanHTTPServer) -> None:
+    client = HTTPClient(max_idle_per_host=300)
+    url = f"http://127.0.0.1:{echo.port}/slow"
+    opened = set()
+    for _ in range(2):
+        await asyncio.gather(*(client.post(url, {}, b"") for _ in range(300)))
+        opened |= set(echo._connections)
+    assert len(opened) == 300  # the second burst opened none
+    await client.close()
+
+
+async def test_caller_headers_are_sent_once_with_the_caller_spelling() -> None:
+    seen: list[bytes] = []
+    server = await asyncio.start_server(
+        lambda r, w: _record_head(r, w, seen), "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    client = HTTPClient()
+    status, _, _ = await client.post(f"http://127.0.0.1:{port}/p?x=1",
+                                     {"Host": "elsewhere", "Content-Length": "9",
+                                      "Kn-Namespace": "ns"}, b"abc")
+    assert status == 204
+    assert seen[0].split(b"\r\n")[:4] == [b"POST /p?x=1 HTTP/1.1",
+                                          f"host: 127.0.0.1:{port}".encode(),
+                                          b"content-length: 3", b"Kn-Namespace: ns"]
+    await client.close()
+    server.close()
+    await server.wait_closed()
+
+
+async def _record_head(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                       seen: list[bytes]) -> None:
+    seen.append(await reader.readuntil(b"\r\n\r\n"))
+    await reader.readexactly(3)
+    writer.write(b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n")
+    await writer.drain()
+    writer.close()

@@ -26,6 +26,25 @@ async def test_concurrent_appends_share_commits(tmp_path: Path) -> None:
         await log.close()
 
 
+async def test_one_batch_of_many_rows_and_mixed_cursor_moves_keeps_their_order(
+        tmp_path: Path) -> None:
+    path = tmp_path / "events.db"
+    log = SQLiteEventLog(path)
+    records = [b"r%d" % i for i in range(300)]  # more rows than one statement takes
+    await asyncio.gather(log.append("s", records[:150]), log.set_cursor("t1", "s", 5),
+                         log.set_cursor("t1", "s", 7), log.set_cursor("t2", "s", 1),
+                         log.delete_cursor("t2"), log.set_cursor("t3", "s", 2),
+                         log.append("s", records[150:]))
+    await log.close()
+
+    log = SQLiteEventLog(path)
+    try:
+        assert [data for _, data in await log.read("s", 0, 1000)] == records
+        assert [await log.get_cursor(c) for c in ("t1", "t2", "t3")] == [7, None, 2]
+    finally:
+        await log.close()
+
+
 async def test_records_heads_and_cursors_survive_reopening(tmp_path: Path) -> None:
     path = tmp_path / "events.db"
     log = SQLiteEventLog(path)
