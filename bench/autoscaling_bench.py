@@ -181,6 +181,10 @@ async def cold_starts(shoal: Shoal, label: str, container: dict[str, Any],
         await shoal.get(url)
         times.append(time.perf_counter() - began)
         await shoal.delete(name)
+        # the next trial starts once this one's instance is gone: podman serialises its
+        # commands, so a removal still running would be counted in the next cold start
+        await shoal.until(f"{REVISIONS}?labelSelector=serving.knative.dev/service={name}",
+                          lambda listed: not listed.get("items"))
     return times
 
 
