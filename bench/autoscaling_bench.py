@@ -172,17 +172,19 @@ def _ready(obj: dict[str, Any]) -> bool:
 
 async def cold_starts(shoal: Shoal, label: str, container: dict[str, Any],
                       trials: int) -> list[float]:
+    """Every Service is created (at zero, so nothing runs) before the first request, and
+    deleted after the last: the runtime is not busy with another trial's instance then."""
+    names = [f"cold-{label}-{n}" for n in range(trials)]
+    urls = [await shoal.create(service(name, container, {
+        "autoscaling.knative.dev/initial-scale": "0"})) for name in names]
     times = []
-    for n in range(trials):
-        name = f"cold-{label}-{n}"
-        url = await shoal.create(service(name, container, {
-            "autoscaling.knative.dev/initial-scale": "0"}))
+    for url in urls:
         began = time.perf_counter()
         await shoal.get(url)
         times.append(time.perf_counter() - began)
+    for name in names:
         await shoal.delete(name)
-        # the next trial starts once this one's instance is gone: podman serialises its
-        # commands, so a removal still running would be counted in the next cold start
+    for name in names:
         await shoal.until(f"{REVISIONS}?labelSelector=serving.knative.dev/service={name}",
                           lambda listed: not listed.get("items"))
     return times
