@@ -120,7 +120,7 @@ async def serve_gateway(backend_port: int, in_path: bool = False,
                         concurrency: int = 0) -> None:
     table = RoutingTable()
     table.update(Route("default", "bench", (HOST,), False,
-                       (Backend("default/bench-00001", 100),), {}, None))
+                       (Backend("default/bench-00001", 100),), {}))
     activator = Activator(time.monotonic)
     backend = activator.backend("default/bench-00001")
     backend.configure(concurrency, Timeouts())

@@ -214,7 +214,6 @@ async def test_concurrency_limit_scales_out_to_the_load_and_back(cluster: Cluste
     stop.set()
     answers = await heavy
     assert set(a.split(":")[0] for a in answers) == {"200"}, answers
-    assert len(answers) == 3 + (len(answers) - 3)  # every answer counted
     assert len({a for a in answers if a.startswith("200:")}) <= 3  # never more than 3 pids
 
     # a steady trickle while it scales in: scaling in drops no request

@@ -181,8 +181,8 @@ async def test_reset_before_the_response_is_502(table: RoutingTable) -> None:
         await raw.stop()
 
 
-async def test_slow_response_is_504_after_the_route_timeout(table: RoutingTable) -> None:
-    table.update(route("hello", {"hello-1": 100}, timeout=0.2))
+async def test_slow_response_is_504_after_the_revision_timeout(table: RoutingTable) -> None:
+    activator_for(table).backend("default/hello-1").configure(0, Timeouts(total=0.2))
     loop = asyncio.get_running_loop()
     async with running(table) as gateway, aiohttp.ClientSession() as session:
         began = loop.time()

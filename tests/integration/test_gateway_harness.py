@@ -171,13 +171,11 @@ def free_endpoint() -> str:
 
 
 def route(name: str, split: dict[str, int], *, tags: dict[str, str] | None = None,
-          cluster_local: bool = False, timeout: float | None = None,
-          namespace: str = "default") -> Route:
+          cluster_local: bool = False, namespace: str = "default") -> Route:
     """A Route over revisions named ``namespace/<key of split>``."""
     return Route(namespace, name, (f"{name}.{namespace}.{DOMAIN}",), cluster_local,
                  tuple(Backend(f"{namespace}/{rev}", pct) for rev, pct in split.items()),
-                 {tag: f"{namespace}/{rev}" for tag, rev in (tags or {}).items()},
-                 timeout)
+                 {tag: f"{namespace}/{rev}" for tag, rev in (tags or {}).items()})
 
 
 _ACTIVATORS: weakref.WeakKeyDictionary[RoutingTable, Activator] = (

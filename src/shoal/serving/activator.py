@@ -304,9 +304,13 @@ class RevisionBackend:
         if self.waiting:
             self._dispatch()
 
-    def cancel(self, waiter: Waiter, now: float) -> None:
-        """A waiting request went away (client gone, or timed out)."""
+    def cancel(self, waiter: Waiter, now: float, status: int | None = None,
+               seconds: float = 0.0) -> None:
+        """A waiting request went away (client gone, or timed out; with ``status`` after
+        ``seconds``, observed as ``release`` does)."""
         self.stats.end(now)
+        if status is not None:
+            self.stats.observe(status, seconds)
         try:
             self.waiting.remove(waiter)
             return

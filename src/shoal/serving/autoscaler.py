@@ -80,12 +80,19 @@ class RevisionScale:
 
     def configure(self, spec: DeciderSpec, bounds: ScaleBounds,
                   progress_deadline: float) -> None:
+        """New settings: the initial scale (until reached) and min/max apply at once."""
         if spec != self.decider.spec:
             self.decider.update(spec)
             self.stable.resize(spec.stable_window)
             self.panic.resize(spec.panic_window)
         self.bounds = bounds
         self.progress_deadline = progress_deadline
+        if not self.initialized:
+            self.scale = max(self.scale, bounds.initial_scale)
+            self.want = max(self.want, self.scale)
+        self.scale = bounds.apply(self.scale)
+        if self.want >= 0:
+            self.want = bounds.apply(self.want)
 
     def observe(self, samples: list[Sample]) -> None:
         rps = self.spec.metric != CONCURRENCY
@@ -226,12 +233,6 @@ class Autoscaler:
                                                         progress_deadline=progress_deadline)
         else:
             state.configure(spec, bounds, progress_deadline)
-            if not state.initialized:
-                state.scale = max(state.scale, bounds.apply(bounds.initial_scale))
-                state.want = max(state.want, state.scale)
-            state.scale = bounds.apply(state.scale)  # min/max may have changed
-            if state.want >= 0:
-                state.want = bounds.apply(state.want)
         state.refresh(now, ready)
         self._route(key, state)
         return state.decision()

@@ -150,16 +150,12 @@ class _Exchange:
         if hit is None:
             self.local(404, gateway.unknown_host(self.host))
             return
-        route, revision = hit
+        revision = hit[1]
         self.revision = revision
         backend = gateway.backends.get(revision) or gateway.activator.backend(revision)
         now = self.began = self.last = gateway.clock()
         limits = backend.timeouts
-        total = limits.total
-        timeout = route.timeout_seconds
-        if timeout is not None and timeout > 0:
-            total = timeout
-        self.total = total
+        total = self.total = limits.total
         first_byte = self.first_byte = limits.response_start
         idle = self.idle = limits.idle
         if total > 0 or first_byte > 0 or idle > 0:
@@ -415,8 +411,7 @@ class _Exchange:
             now = gateway.clock()
             if self.waiting:
                 self.waiting = False
-                backend.cancel(self, now)
-                backend.stats.observe(self.status, now - self.began)
+                backend.cancel(self, now, self.status, now - self.began)
             else:
                 backend.release(self.endpoint, now, self.status, now - self.began)
         task = self.task

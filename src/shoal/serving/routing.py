@@ -52,7 +52,6 @@ class Route:
     cluster_local: bool  # not served on the external hosts
     targets: tuple[Backend, ...]  # the split; percents sum to 100
     tags: dict[str, str] = field(default_factory=dict, hash=False)  # tag -> revision
-    timeout_seconds: float | None = None
 
     @property
     def key(self) -> str:

@@ -57,8 +57,7 @@ def test_power_of_two_choices_without_a_limit_prefers_the_idler() -> None:
     for _ in range(3):
         b.acquire(Request(), 0.0)
     counts = {address: e.inflight for address, e in b.by_address.items()}
-    assert sorted(counts.values()) in ([1, 2], [0, 3]) and sum(counts.values()) == 3
-    assert max(counts.values()) - min(counts.values()) <= 1
+    assert sorted(counts.values()) == [1, 2]  # the less busy of the two, each time
 
 
 def test_the_activators_queue_is_bounded() -> None:

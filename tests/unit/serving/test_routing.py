@@ -14,7 +14,7 @@ def hello(*, split: tuple[Backend, ...] = (Backend("default/hello-1", 100),),
           tags: dict[str, str] | None = None, cluster_local: bool = False,
           name: str = "hello") -> Route:
     return Route("default", name, (f"{name}.default.localhost",), cluster_local, split,
-                 tags or {}, None)
+                 tags or {})
 
 
 def revision(table: RoutingTable, host: str, tag: str | None = None) -> str | None:
@@ -91,9 +91,9 @@ def test_update_replaces_and_remove_forgets_hosts() -> None:
 def test_a_host_claimed_twice_goes_to_the_latest_and_survives_the_other_removal() -> None:
     table = RoutingTable()
     first = Route("default", "a", ("shared.example",), False,
-                  (Backend("default/a-1", 100),), {}, None)
+                  (Backend("default/a-1", 100),), {})
     second = Route("default", "b", ("shared.example",), False,
-                   (Backend("default/b-1", 100),), {}, None)
+                   (Backend("default/b-1", 100),), {})
     table.update(first)
     table.update(second)
     assert revision(table, "shared.example") == "default/b-1"
