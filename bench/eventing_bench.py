@@ -1,25 +1,33 @@
 """Broker figures: durable ingest rate, and end-to-end latency at a fixed rate.
 
-Run: ``.venv/bin/python bench/eventing_bench.py [--seconds 10] [--rate 1000]``.
+Run: ``.venv/bin/python bench/eventing_bench.py [--seconds 10] [--rate 1000]
+[--sender auto|wrk|python]``.
 
 A real ``shoal up`` child process runs the broker (class SQLiteBroker: every 202 is on
-disk); this process sends the events, and a process of its own runs the subscriber, a
-server on 127.0.0.1 that timestamps each arrival (both with Shoal's lean HTTP client and
-server, so that the load generator is not the bottleneck). On a shared machine the rates
-move with the load; the CPU time ``shoal up`` spends per event (read from ``/proc``) moves
-much less, and is printed beside them. Printed, with baselines from the same run:
+disk), and a process of its own runs the subscriber, a server on 127.0.0.1 (Shoal's lean
+HTTP server) that timestamps each arrival. The flood's senders are ``wrk`` (one thread,
+``--senders`` keep-alive connections, a generated Lua script posting binary-mode
+CloudEvents with unique ids; whole seconds) when it is on PATH, as Knative's benchmarks
+use a C load generator, else (or with ``--sender python``) coroutines in this process on
+Shoal's lean HTTP client, which take CPU the broker and the subscriber could use. The
+latency phases always send from this process, paced, to know each event's send time. On
+a shared machine the rates move with the load; the CPU time ``shoal up`` spends per event
+(read from ``/proc``) moves much less, and is printed beside them. Printed, with
+baselines from the same run:
 
 - acknowledged events/s into the broker from 32 concurrent senders (``--senders``), with
-  1 trigger delivering at the same time (and how far delivery kept up), vs the same
-  senders posting straight to the subscriber;
+  1 trigger delivering at the same time (and how far delivery kept up: with wrk a few
+  more than acknowledged may arrive, the requests in flight when it stopped), vs the same
+  senders posting straight to the subscriber; CPU per acknowledged event of ``shoal up``,
+  of the senders (wrk's, or this process's) and of the subscriber;
 - latency from send to arrival at the subscriber, p50/p99/p99.9, at a fixed rate to 1 and
   to 10 triggers, with the count of acknowledged events never delivered, vs the same
   events posted straight to the subscriber at the same rate.
 
 With ``--classes SQLiteBroker,NatsJetStreamBroker`` it instead runs the same broker
 benchmark against each class in one ``shoal up`` (a ``nats-server`` is started for the
-NATS class): acknowledged events/s with 1 trigger, and p50/p99 latency at the fixed rate,
-each class beside the first one with the ratio.
+NATS class): acknowledged events/s with 1 trigger from the same senders, and p50/p99
+latency at the fixed rate, each class beside the first one with the ratio.
 
 Every loop is bounded in count and time; nothing is asserted.
 """
@@ -32,9 +40,13 @@ import contextlib
 import json
 import multiprocessing as mp
 import os
+import re
+import resource
+import shutil
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -181,8 +193,35 @@ async def wait_ready(http: aiohttp.ClientSession, url: str) -> dict[str, Any]:
     raise RuntimeError(f"not ready: {url}")
 
 
-async def flood(http: HTTPClient, url: str, seconds: float, prefix: str,
-                senders: int = 32, limit: int = 200_000) -> int:
+@dataclass
+class Flood:
+    """What one flood did: acknowledged events, over how many seconds, the CPU seconds its
+    senders used, and anything else the senders reported (errors)."""
+
+    acked: int
+    seconds: float
+    sender_cpu: float
+    errors: str = ""
+
+    @property
+    def rate(self) -> float:
+        return self.acked / self.seconds if self.seconds > 0 else float("nan")
+
+
+async def flood(lean: HTTPClient, url: str, seconds: float, prefix: str, senders: int,
+                wrk: str | None) -> Flood:
+    """``senders`` concurrent senders posting events (ids ``prefix`` + a counter; no latency
+    phase's prefix starts like a flood's) to ``url`` back to back for ``seconds``: ``wrk``
+    when given, else coroutines in this process."""
+    if wrk is not None:
+        return await wrk_flood(wrk, url, seconds, prefix, senders)
+    cpu, started = time.process_time(), time.perf_counter()
+    acked = await python_flood(lean, url, seconds, prefix, senders)
+    return Flood(acked, time.perf_counter() - started, time.process_time() - cpu)
+
+
+async def python_flood(http: HTTPClient, url: str, seconds: float, prefix: str,
+                       senders: int = 32, limit: int = 200_000) -> int:
     acked = 0
     counter = iter(range(limit))
     deadline = time.perf_counter() + seconds
@@ -198,6 +237,82 @@ async def flood(http: HTTPClient, url: str, seconds: float, prefix: str,
 
     await asyncio.gather(*(sender() for _ in range(senders)))
     return acked
+
+
+def lua_string(data: bytes) -> str:
+    """A Lua string literal holding ``data``."""
+    return '"' + "".join(chr(b) if 32 <= b < 127 and b not in b'"\\' else f"\\{b:03d}"
+                         for b in data) + '"'
+
+
+def wrk_script(prefix: str) -> str:
+    """wrk's Lua script: POST binary-mode CloudEvents with the ids ``prefix`` + a counter
+    (unique with one wrk thread), the request formatted once in ``init`` around the id;
+    ``done`` prints the counts on one line that ``wrk_flood`` parses."""
+    static = "".join(f"wrk.headers[{lua_string(k.encode())}] = {lua_string(v.encode())}\n"
+                     for k, v in headers("").items() if k != "ce-id")
+    return f"""wrk.method = "POST"
+wrk.body = {lua_string(PAYLOAD)}
+{static}local prefix = {lua_string(prefix.encode())}
+local marker = "@@ce-id@@"
+local head, tail
+local counter = 0
+
+function init(args)
+   wrk.headers["ce-id"] = marker
+   local template = wrk.format()
+   local i, j = template:find(marker, 1, true)
+   head, tail = template:sub(1, i - 1) .. prefix, template:sub(j + 1)
+end
+
+function request()
+   local req = head .. counter .. tail
+   counter = counter + 1
+   return req
+end
+
+function done(summary, latency, requests)
+   local e = summary.errors
+   io.write(string.format(
+      "flood: requests %d status %d connect %d read %d write %d timeout %d duration %d\\n",
+      summary.requests, e.status, e.connect, e.read, e.write, e.timeout, summary.duration))
+end
+"""
+
+
+async def wrk_flood(wrk: str, url: str, seconds: float, prefix: str, senders: int) -> Flood:
+    """One ``wrk -t1 -c{senders}`` run (wrk counts whole seconds, at least one); the
+    acknowledged events are its completed requests less those answered with a status
+    above 399, and the CPU wrk used is read from this process's reaped children."""
+    with tempfile.TemporaryDirectory() as tmp:
+        script = Path(tmp) / "flood.lua"
+        script.write_text(wrk_script(prefix))
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        started = time.perf_counter()
+        proc = await asyncio.create_subprocess_exec(
+            wrk, "-t1", f"-c{senders}", f"-d{max(1, round(seconds))}s", "--timeout", "10s",
+            "-s", str(script), url, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE)
+        try:
+            out, err = await asyncio.wait_for(proc.communicate(), seconds + 30)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+            raise RuntimeError("wrk did not finish") from None
+        elapsed = time.perf_counter() - started
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    text = out.decode(errors="replace")
+    match = re.search(r"^flood: requests (\d+) status (\d+) connect (\d+) read (\d+) "
+                      r"write (\d+) timeout (\d+) duration (\d+)$", text, re.MULTILINE)
+    if proc.returncode != 0 or match is None:
+        raise RuntimeError(f"wrk failed ({proc.returncode}): {text}{err.decode(errors='replace')}")
+    requests, status, connect, read, write, timeout, duration = map(int, match.groups())
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    errors = ""
+    if status or connect or read or write or timeout:
+        errors = (f"{status} answered with a status above 399; socket errors: connect "
+                  f"{connect}, read {read}, write {write}, timeout {timeout}")
+    return Flood(requests - status, duration / 1e6 if duration else elapsed, cpu, errors)
 
 
 async def paced(http: HTTPClient, url: str, rate: int, seconds: float,
@@ -258,9 +373,13 @@ async def latency_run(http: HTTPClient, sub: RemoteSubscriber, url: str, rate: i
             f"p99.9 {pct(found, 99.9):6.2f} ms  acked {acked}  lost {lost}{per}")
 
 
+def sender_name(wrk: str | None) -> str:
+    return "wrk, 1 thread" if wrk is not None else "Python coroutines"
+
+
 async def class_figures(http: aiohttp.ClientSession, lean: HTTPClient, sub: RemoteSubscriber,
-                        api: str, broker_class: str,
-                        args: argparse.Namespace) -> tuple[float, float, float, int]:
+                        api: str, broker_class: str, args: argparse.Namespace,
+                        wrk: str | None) -> tuple[float, float, float, int]:
     """One class: a broker and a trigger, then acknowledged events/s from the senders and
     p50/p99 latency at the fixed rate; (events/s, p50 ms, p99 ms, lost)."""
     name = broker_class.lower()
@@ -277,16 +396,17 @@ async def class_figures(http: aiohttp.ClientSession, lean: HTTPClient, sub: Remo
     await wait_ready(http, f"{api}{TRIGGERS}/{name}-all")
     await asyncio.sleep(1.0)
     start_count = await sub.count()
-    started = time.perf_counter()
-    acked = await flood(lean, address, args.seconds, f"{name}-f", args.senders)
-    rate = acked / (time.perf_counter() - started)
-    await delivered(sub, start_count, acked, 60)
+    flooded = await flood(lean, address, args.seconds, f"{name}-f", args.senders, wrk)
+    if flooded.errors:
+        print(f"  {broker_class}: the senders also reported {flooded.errors}")
+    await delivered(sub, start_count, flooded.acked, 60)
     found, _, lost = await latencies(lean, sub, address, args.rate, args.seconds,
                                      f"{name}-l", 1)
-    return rate, pct(found, 50), pct(found, 99), lost
+    return flooded.rate, pct(found, 50), pct(found, 99), lost
 
 
-async def compare_classes(args: argparse.Namespace, sub: RemoteSubscriber) -> None:
+async def compare_classes(args: argparse.Namespace, sub: RemoteSubscriber,
+                          wrk: str | None) -> None:
     classes = [c.strip() for c in args.classes.split(",") if c.strip()]
     with tempfile.TemporaryDirectory() as tmp:
         nats_server = NatsServer(Path(tmp) / "nats").start()
@@ -300,14 +420,14 @@ async def compare_classes(args: argparse.Namespace, sub: RemoteSubscriber) -> No
                         headers={"Content-Type": "application/merge-patch+json"}) as resp:
                     if resp.status != 200:
                         raise RuntimeError(await resp.text())
-                figures = {c: await class_figures(http, lean, sub, shoal.url, c, args)
+                figures = {c: await class_figures(http, lean, sub, shoal.url, c, args, wrk)
                            for c in classes}
         finally:
             await lean.close()
             shoal.stop()
             nats_server.stop()
     base_rate, base_p50, base_p99, _ = figures[classes[0]]
-    print(f"{args.senders} senders, 1 trigger; latency at {args.rate}/s for "
+    print(f"{args.senders} senders ({sender_name(wrk)}), 1 trigger; latency at {args.rate}/s for "
           f"{args.seconds:g} s; ratios against {classes[0]}")
     for name, (rate, p50, p99, lost) in figures.items():
         print(f"  {name:22} {rate:8.0f} events/s acknowledged ({rate / base_rate:5.2f}x)  "
@@ -322,11 +442,17 @@ async def main() -> None:
     parser.add_argument("--senders", type=int, default=32)
     parser.add_argument("--classes", default="",
                         help="compare broker classes, e.g. SQLiteBroker,NatsJetStreamBroker")
+    parser.add_argument("--sender", choices=("auto", "wrk", "python"), default="auto",
+                        help="the flood's senders: wrk, or coroutines in this process "
+                             "(auto: wrk when it is on PATH)")
     args = parser.parse_args()
+    wrk = None if args.sender == "python" else shutil.which("wrk")
+    if args.sender == "wrk" and wrk is None:
+        parser.error("--sender wrk: wrk is not on PATH")
     sub = RemoteSubscriber()
     if args.classes:
         try:
-            await compare_classes(args, sub)
+            await compare_classes(args, sub, wrk)
         finally:
             await sub.stop()
         return
@@ -353,28 +479,32 @@ async def main() -> None:
                     await asyncio.sleep(1.0)
 
                 pid = shoal.proc.pid if shoal.proc is not None else None
-                direct = await flood(lean, sub.url, args.seconds, "d", args.senders)
+                direct = await flood(lean, sub.url, args.seconds, "d", args.senders, wrk)
                 await triggers(1, "one")
                 start_count = await sub.count()
-                cpu, sub_cpu, own_cpu = cpu_seconds(pid), sub.cpu(), time.process_time()
+                cpu, sub_cpu = cpu_seconds(pid), sub.cpu()
                 started = time.perf_counter()
-                acked = await flood(lean, address, args.seconds, "f", args.senders)
-                elapsed = time.perf_counter() - started
+                flooded = await flood(lean, address, args.seconds, "f", args.senders, wrk)
                 delivered_during = await sub.count() - start_count
                 cpu, sub_cpu = cpu_seconds(pid) - cpu, sub.cpu() - sub_cpu
-                own_cpu = time.process_time() - own_cpu
+                acked, elapsed = flooded.acked, flooded.seconds
                 total = await delivered(sub, start_count, acked, 60)
                 drained = time.perf_counter() - started
-                rate = acked / elapsed
-                print(f"durable ingest, {args.senders} senders: {rate:8.0f} events/s acknowledged "
+                per_event = 1e6 / max(1, acked)
+                print(f"durable ingest, {args.senders} senders ({sender_name(wrk)}): "
+                      f"{flooded.rate:8.0f} events/s acknowledged "
                       f"({acked} in {elapsed:.1f} s; delivered meanwhile "
-                      f"{delivered_during / elapsed:.0f}/s, all {total} "
-                      f"delivered after {drained:.1f} s)")
-                print(f"  CPU per acknowledged event: shoal {cpu / max(1, acked) * 1e6:.0f} us, "
-                      f"senders {own_cpu / max(1, acked) * 1e6:.0f} us, subscriber "
-                      f"{sub_cpu / max(1, acked) * 1e6:.0f} us")
-                print(f"  baseline straight to the subscriber: {direct / args.seconds:8.0f} "
-                      f"requests/s  (broker = {rate / (direct / args.seconds):.2f}x)")
+                      f"{delivered_during / elapsed:.0f}/s, {total} delivered "
+                      f"after {drained:.1f} s)")
+                print(f"  CPU per acknowledged event: shoal {cpu * per_event:.0f} us, "
+                      f"senders {flooded.sender_cpu * per_event:.0f} us, subscriber "
+                      f"{sub_cpu * per_event:.0f} us")
+                print(f"  baseline straight to the subscriber: {direct.rate:8.0f} requests/s, "
+                      f"senders {direct.sender_cpu / max(1, direct.acked) * 1e6:.0f} us/request  "
+                      f"(broker = {flooded.rate / direct.rate:.2f}x)")
+                for label, result in (("broker", flooded), ("baseline", direct)):
+                    if result.errors:
+                        print(f"  {label}: the senders also reported {result.errors}")
 
                 base = await latency_run(lean, sub, sub.url, args.rate, args.seconds,
                                          "base", 1, None)
