@@ -12,7 +12,8 @@ use a C load generator, else (or with ``--sender python``) coroutines in this pr
 Shoal's lean HTTP client, which take CPU the broker and the subscriber could use. The
 latency phases always send from this process, paced, to know each event's send time. On
 a shared machine the rates move with the load; the CPU time ``shoal up`` spends per event
-(read from ``/proc``) moves much less, and is printed beside them. Printed, with
+(read from ``/proc``, with its event dispatcher process's) moves much less, and is printed
+beside them. Printed, with
 baselines from the same run:
 
 - acknowledged events/s into the broker from 32 concurrent senders (``--senders``), with
@@ -144,6 +145,28 @@ def cpu_seconds(pid: int | None) -> float:
         return 0.0
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def shoal_cpu(pid: int | None) -> tuple[float, float]:
+    """CPU time so far of ``shoal up`` (``pid``) and of its child processes (the event
+    dispatcher); a child that ended is not counted."""
+    if pid is None:
+        return 0.0, 0.0
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        children = []
+    kids = 0.0
+    for child in children:
+        with contextlib.suppress(OSError):
+            kids += cpu_seconds(int(child))
+    return cpu_seconds(pid), kids
+
+
+def cpu_split(before: tuple[float, float], after: tuple[float, float], events: int) -> str:
+    """CPU per event of ``shoal up`` and its dispatcher between two ``shoal_cpu`` readings."""
+    own, kids = ((a - b) / max(1, events) * 1e6 for a, b in zip(after, before, strict=True))
+    return f"shoal {own + kids:.0f} us (shoal up {own:.0f}, dispatcher {kids:.0f})"
 
 
 def headers(event_id: str) -> dict[str, str]:
@@ -365,10 +388,9 @@ async def latencies(http: HTTPClient, sub: RemoteSubscriber, url: str, rate: int
 
 async def latency_run(http: HTTPClient, sub: RemoteSubscriber, url: str, rate: int,
                       seconds: float, prefix: str, fanout: int, pid: int | None) -> str:
-    cpu = cpu_seconds(pid)
+    cpu = shoal_cpu(pid)
     found, acked, lost = await latencies(http, sub, url, rate, seconds, prefix, fanout)
-    used = cpu_seconds(pid) - cpu
-    per = f"  shoal CPU {used / max(1, acked) * 1e6:5.0f} us/event" if pid else ""
+    per = f"  CPU per event: {cpu_split(cpu, shoal_cpu(pid), acked)}" if pid else ""
     return (f"p50 {pct(found, 50):6.2f} ms  p99 {pct(found, 99):6.2f} ms  "
             f"p99.9 {pct(found, 99.9):6.2f} ms  acked {acked}  lost {lost}{per}")
 
@@ -482,11 +504,12 @@ async def main() -> None:
                 direct = await flood(lean, sub.url, args.seconds, "d", args.senders, wrk)
                 await triggers(1, "one")
                 start_count = await sub.count()
-                cpu, sub_cpu = cpu_seconds(pid), sub.cpu()
+                cpu, sub_cpu = shoal_cpu(pid), sub.cpu()
                 started = time.perf_counter()
                 flooded = await flood(lean, address, args.seconds, "f", args.senders, wrk)
                 delivered_during = await sub.count() - start_count
-                cpu, sub_cpu = cpu_seconds(pid) - cpu, sub.cpu() - sub_cpu
+                shoal_used, sub_cpu = cpu_split(cpu, shoal_cpu(pid), flooded.acked), \
+                    sub.cpu() - sub_cpu
                 acked, elapsed = flooded.acked, flooded.seconds
                 total = await delivered(sub, start_count, acked, 60)
                 drained = time.perf_counter() - started
@@ -496,7 +519,7 @@ async def main() -> None:
                       f"({acked} in {elapsed:.1f} s; delivered meanwhile "
                       f"{delivered_during / elapsed:.0f}/s, {total} delivered "
                       f"after {drained:.1f} s)")
-                print(f"  CPU per acknowledged event: shoal {cpu * per_event:.0f} us, "
+                print(f"  CPU per acknowledged event: {shoal_used}, "
                       f"senders {flooded.sender_cpu * per_event:.0f} us, subscriber "
                       f"{sub_cpu * per_event:.0f} us")
                 print(f"  baseline straight to the subscriber: {direct.rate:8.0f} requests/s, "

@@ -27,6 +27,7 @@ from shoal.api.catalog import default_catalog
 from shoal.apiserver.registry import Registry
 from shoal.apiserver.server import ApiServer
 from shoal.cli.config import default_data_dir, kubeconfig_yaml, write_server_file
+from shoal.cli.dispatcher import DispatcherProcess
 from shoal.client.inprocess import InProcessClient
 from shoal.controllers.eventing.broker import BrokerReconciler, Prepare
 from shoal.controllers.eventing.channel import channel_reconcilers
@@ -72,6 +73,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--event-retention", type=float, default=3600.0,
                         help="seconds a delivered event is kept in a broker's log "
                              "(default 3600)")
+    parser.add_argument("--event-dispatch", choices=["process", "inline"], default="process",
+                        help="where the durable log's events are delivered from: a "
+                             "dispatcher process of its own (default), or this process")
     parser.add_argument("--image-pull", choices=["never", "missing", "always"], default=None,
                         help="pull images for container revisions: never, when missing, "
                              "always (default: each container's imagePullPolicy)")
@@ -169,7 +173,8 @@ async def _serve(args: argparse.Namespace, data_dir: Path) -> int:
     manager = Manager(client, component="shoal-controller")
     plane = EventingPlane(client, manager.informers, data_dir, host=args.api_host
                           if _is_loopback(args.api_host) else "127.0.0.1",
-                          port=args.eventing_port, retention=args.event_retention)
+                          port=args.eventing_port, retention=args.event_retention,
+                          durable_dispatch=args.event_dispatch == "inline")
     try:
         await plane.start()
     except OSError as exc:
@@ -178,6 +183,10 @@ async def _serve(args: argparse.Namespace, data_dir: Path) -> int:
         await server.stop()
         store.close()
         return 1
+    dispatcher = None
+    if not plane.durable_dispatch:
+        dispatcher = DispatcherProcess(plane, server.url, data_dir, log_level=args.log_level)
+        dispatcher.start()
     for reconciler in reconcilers(client, manager, plane.url, plane.prepare):
         manager.add(reconciler)
     serving = ServingPlane(client, data_dir, lambda: registry.config,
@@ -189,6 +198,8 @@ async def _serve(args: argparse.Namespace, data_dir: Path) -> int:
     except OSError as exc:
         print(f"error: cannot listen on port {args.gateway_port} or "
               f"{args.metrics_port}: {exc.strerror}", file=sys.stderr)
+        if dispatcher is not None:
+            await dispatcher.stop()
         await plane.stop()
         await server.stop()
         store.close()
@@ -214,6 +225,8 @@ async def _serve(args: argparse.Namespace, data_dir: Path) -> int:
         await manager.stop()
         await sources.stop()
         await serving.stop()
+        if dispatcher is not None:
+            await dispatcher.stop()
         await plane.stop()
         await server.stop()
         with contextlib.suppress(FileNotFoundError):

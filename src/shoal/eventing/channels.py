@@ -159,15 +159,19 @@ class ChannelPlane:
     With no ``deliverer`` the plane opens its own HTTP session on ``start`` and closes it on
     ``stop``. The log belongs to the caller, who closes it after ``stop``. Channels are read
     through ``informers`` (shared with the controllers); ``client`` is kept for parity with
-    ``EventingPlane`` and is not used yet.
+    ``EventingPlane`` and is not used yet. With ``dispatch=False`` (``shoal up`` when a
+    dispatcher process runs the consumers) the plane only creates each new subscriber's
+    cursor at the head, and drops it when the subscriber goes; with ``compact_every=0`` it
+    compacts nothing (the dispatcher process's plane: ``shoal up`` compacts).
     """
 
     def __init__(self, client: Client, informers: InformerFactory, log: EventLog,
                  deliverer: Deliverer | None = None, *,
                  max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES, clock: Clock | None = None,
                  retention: float = 3600.0, compact_every: float = 60.0,
-                 flush_interval: float = 0.05) -> None:
+                 flush_interval: float = 0.05, dispatch: bool = True) -> None:
         self.client = client
+        self.dispatch = dispatch
         self.informers = informers
         self.log = log
         self.deliverer = deliverer
@@ -226,7 +230,8 @@ class ChannelPlane:
         self.channels.add_handler(self._on_channel)
         self.informers.start()
         await self.informers.wait_synced(30)
-        self._compactor = asyncio.create_task(self._compact_loop())
+        if self.compact_every > 0:
+            self._compactor = asyncio.create_task(self._compact_loop())
 
     async def stop(self) -> None:
         """Stop every consumer (their cursors are written), then close the plane's session."""
@@ -298,7 +303,7 @@ class ChannelPlane:
             return
         if previous is not None or stored is None or stored > target.log.head(target.stream):
             await target.log.set_cursor(plan.uid, target.stream, head)
-        if self.consumers.get(plan.uid) is consumer and self._running:
+        if self.consumers.get(plan.uid) is consumer and self._running and self.dispatch:
             consumer.start()
 
     async def _retire(self, consumers: list[SubscriberConsumer], stream: str | None) -> None:

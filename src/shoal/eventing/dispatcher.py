@@ -133,15 +133,18 @@ class TriggerConsumer:
         self.flush_interval = flush_interval
         self.batch = batch
         self._task: asyncio.Task[None] | None = None
-        self._in_flight: set[int] = set()
+        # Records taken and not yet done, in log order, and those of them that are done:
+        # the cursor moves past the oldest as soon as it is done, in O(1) per record.
+        self._in_flight: collections.deque[int] = collections.deque()
+        self._finished: set[int] = set()
         self._done_below = 0  # every record <= this is done
         self._read_pos = 0
         self._written = 0
         self._dirty = asyncio.Event()
-        self._slots = asyncio.Semaphore(max(1, plan.max_in_flight))
+        self._room: asyncio.Future[None] | None = None  # the reader waits here when full
         self._pending: collections.deque[tuple[int, bytes]] = collections.deque()
         self._tasks: set[asyncio.Task[None]] = set()  # the workers delivering
-        self._workers = 0  # workers that will still take a pending record
+        self._idle: collections.deque[asyncio.Future[None]] = collections.deque()
 
     @property
     def cursor(self) -> int:
@@ -174,33 +177,49 @@ class TriggerConsumer:
                     await target.log.wait(target.stream, self._read_pos, 1.0)
                     continue
                 for seq, data in records:
-                    self._read_pos = seq
                     if self.plan.ordered:
-                        self._in_flight.add(seq)
+                        self._read_pos = seq
+                        self._in_flight.append(seq)
                         await self._handle(seq, data)
                         continue
-                    await self._slots.acquire()
-                    self._in_flight.add(seq)
+                    if len(self._in_flight) - len(self._finished) >= self.plan.max_in_flight:
+                        self._room = asyncio.get_running_loop().create_future()
+                        await self._room
+                    self._read_pos = seq
+                    self._in_flight.append(seq)
                     self._pending.append((seq, data))
-                    if self._workers < len(self._in_flight):  # a record with no worker
-                        self._workers += 1
-                        task = asyncio.create_task(self._work())
-                        self._tasks.add(task)
-                        task.add_done_callback(self._tasks.discard)
+                    self._wake_worker()
         finally:
             flusher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await flusher
 
+    def _wake_worker(self) -> None:
+        """A pending record needs a worker: an idle one, else a new one (up to the limit
+        on deliveries in flight, which the reader keeps)."""
+        while self._idle:
+            waiter = self._idle.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+        if len(self._tasks) < self.plan.max_in_flight:
+            task = asyncio.create_task(self._work())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
     async def _work(self) -> None:
-        """Deliver pending records until none is left: a worker per record in flight, not
-        a task per record, so a consumer that keeps up runs one or two for long stretches."""
-        try:
-            while self._pending:
-                seq, data = self._pending.popleft()
-                await self._handle(seq, data)
-        finally:
-            self._workers -= 1
+        """Deliver pending records; between them, wait idle rather than end, so a busy
+        consumer neither starts a task per record nor keeps more than it needs."""
+        loop = asyncio.get_running_loop()
+        pending = self._pending
+        while True:
+            if not pending:
+                waiter = loop.create_future()
+                self._idle.append(waiter)
+                await waiter
+                continue
+            seq, data = pending.popleft()
+            await self._handle(seq, data)
 
     async def _handle(self, seq: int, data: bytes) -> None:
         plan = self.plan
@@ -215,10 +234,18 @@ class TriggerConsumer:
             self._done(seq)
 
     def _done(self, seq: int) -> None:
-        self._in_flight.discard(seq)
-        if not self.plan.ordered:
-            self._slots.release()
-        low = min(self._in_flight) - 1 if self._in_flight else self._read_pos
+        in_flight, finished = self._in_flight, self._finished
+        if in_flight and in_flight[0] == seq:
+            in_flight.popleft()
+            while in_flight and in_flight[0] in finished:
+                finished.discard(in_flight.popleft())
+        else:
+            finished.add(seq)
+        room = self._room
+        if room is not None and not room.done() and \
+                len(in_flight) - len(finished) <= self.plan.max_in_flight * 3 // 4:
+            room.set_result(None)  # a quarter free: the reader takes records in a batch
+        low = in_flight[0] - 1 if in_flight else self._read_pos
         if low > self._done_below:
             self._done_below = low
             self._dirty.set()

@@ -200,6 +200,15 @@ class _SetCursor(_Op):
 
 
 @dataclass(slots=True)
+class _MoveCursor(_Op):
+    """Moves a cursor that exists; never creates one (see ``move_cursor``)."""
+
+    consumer: str
+    stream: str
+    seq: int
+
+
+@dataclass(slots=True)
 class _DeleteCursor(_Op):
     consumer: str
 
@@ -248,7 +257,8 @@ def _insert_sql(into: str, columns: int, count: int) -> str:
     return f"{into} VALUES " + ",".join([row] * count)
 
 
-def _connect(path: Path, durable: bool) -> sqlite3.Connection:
+def connect(path: Path, durable: bool) -> sqlite3.Connection:
+    """A connection to the log's file, in WAL mode, waiting up to 10 s for a lock."""
     db = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
                          cached_statements=4 * INSERT_ROWS)
     try:
@@ -269,7 +279,7 @@ class SQLiteEventLog:
                  tail_records: int = 512) -> None:
         self._clock = clock
         self._keep = tail_records
-        self._wdb = _connect(path, durable)
+        self._wdb = connect(path, durable)
         try:
             self._wdb.executescript(_SCHEMA)
             self._heads: dict[str, int] = dict(self._wdb.execute(
@@ -277,7 +287,7 @@ class SQLiteEventLog:
                 "WHERE r.stream = s.stream), 0)) FROM streams s").fetchall())
             self._cursors: dict[str, tuple[str, int]] = {
                 c: (s, q) for c, s, q in self._wdb.execute("SELECT * FROM cursors")}
-            self._rdb = _connect(path, durable)
+            self._rdb = connect(path, durable)
         except BaseException:
             self._wdb.close()
             raise
@@ -289,6 +299,9 @@ class SQLiteEventLog:
         self._queue: queue.SimpleQueue[_Op] = queue.SimpleQueue()
         self._closed = False
         self.commits = 0  # write transactions committed: one per group commit
+        # Called on the writer thread after each commit that appended records (the
+        # dispatcher process is told to read on): it must not block.
+        self.on_commit: Callable[[], None] | None = None
         self._thread = threading.Thread(target=self._run, name="eventlog-writer", daemon=True)
         self._thread.start()
 
@@ -333,6 +346,15 @@ class SQLiteEventLog:
         future = self._future()
         self._queue.put(_SetCursor(future, consumer, stream, seq))
         await future
+
+    async def move_cursor(self, consumer: str, stream: str, seq: int) -> bool:
+        """Move the cursor of a consumer that has one on ``stream``; False (and nothing
+        written) when it has none. For positions reported by another process, which may
+        arrive after the consumer was deleted: they must not bring its cursor back."""
+        future = self._future()
+        self._queue.put(_MoveCursor(future, consumer, stream, seq))
+        moved: bool = await future
+        return moved
 
     async def delete_cursor(self, consumer: str) -> None:
         future = self._future()
@@ -395,7 +417,7 @@ class SQLiteEventLog:
                     tail = self._tails[op.stream] = Tail()
                 tail.extend(result, op.records, self._keep)
                 self._watch.notify(op.stream)
-            elif isinstance(op, _SetCursor):
+            elif isinstance(op, _SetCursor) or (isinstance(op, _MoveCursor) and result):
                 self._cursors[op.consumer] = (op.stream, op.seq)
             elif isinstance(op, _DeleteCursor):
                 self._cursors.pop(op.consumer, None)
@@ -418,6 +440,10 @@ class SQLiteEventLog:
                 batch = self._take()
                 stopping = isinstance(batch.ops[-1], _Stop)
                 self._write(batch)
+                on_commit = self.on_commit
+                if on_commit is not None and batch.error is None and any(
+                        isinstance(op, _Append) for op in batch.ops):
+                    on_commit()
                 loop = self._loop
                 if loop is not None:
                     try:
@@ -480,6 +506,9 @@ class SQLiteEventLog:
             batch.error = exc
 
     def _apply(self, db: sqlite3.Connection, op: _Op, saved: dict[str, int]) -> Any:
+        if isinstance(op, _MoveCursor):
+            return db.execute("UPDATE cursors SET seq=? WHERE consumer=? AND stream=?",
+                              (op.seq, op.consumer, op.stream)).rowcount == 1
         if isinstance(op, _DeleteCursor):
             db.execute("DELETE FROM cursors WHERE consumer=?", (op.consumer,))
         elif isinstance(op, _Compact):
