@@ -216,6 +216,7 @@ class FollowerLog:
             row = self._db.execute("SELECT seq FROM cursors WHERE consumer=?",
                                    (consumer,)).fetchone()
             if row is not None:
+                self.refresh()  # heads at least as new as the cursor read
                 return int(row[0])
             await asyncio.sleep(0.05)
         log.warning("consumer %s has no cursor in the event log; starting at the head",
