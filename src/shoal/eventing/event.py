@@ -21,6 +21,9 @@ from typing import Any
 
 REQUIRED = ("specversion", "id", "source", "type")
 
+_compact = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+"""``json.dumps`` with these options, without building an encoder for every call."""
+
 
 @dataclass
 class CloudEvent:
@@ -48,7 +51,7 @@ class CloudEvent:
         return CloudEvent(dict(self.attributes), self.data)
 
     def to_record(self) -> bytes:
-        head = json.dumps(self.attributes, separators=(",", ":"), ensure_ascii=False).encode()
+        head = _compact(self.attributes).encode()
         return head if self.data is None else head + b"\n" + self.data
 
     @staticmethod
