@@ -91,10 +91,17 @@ def _uri(value: Any) -> str | None:
     return problem
 
 
+_media_types: set[str] = set()  # content types found valid: most events carry one of few
+
+
 def _media_type(value: Any) -> str | None:
+    if type(value) is str and value in _media_types:
+        return None
     problem = _non_empty(value)
     if problem is None and _MEDIA_TYPE.fullmatch(value) is None:
         return "must be a media type (RFC 2046)"
+    if problem is None and len(_media_types) < 256:
+        _media_types.add(value)
     return problem
 
 
@@ -209,6 +216,9 @@ def _escape(match: re.Match[str]) -> str:
 
 def encode_header_value(value: str) -> str:
     """Percent-encode space, ``"``, ``%`` and everything outside printable ASCII."""
+    if value.isascii() and value.isprintable() and " " not in value and '"' not in value \
+            and "%" not in value:  # the usual value, told without the regex
+        return value
     return value if _UNSAFE.search(value) is None else _UNSAFE.sub(_escape, value)
 
 

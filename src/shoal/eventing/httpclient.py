@@ -113,8 +113,8 @@ _OWN_HEADERS = frozenset(("host", "content-length"))
 
 
 def _header_lines(headers: Mapping[str, str]) -> str:
-    return "".join(f"{key}: {value}\r\n" for key, value in headers.items()
-                   if key.lower() not in _OWN_HEADERS)
+    return "".join([f"{key}: {value}\r\n" for key, value in headers.items()
+                    if key.lower() not in _OWN_HEADERS])
 
 
 class EncodedHeaders(dict[str, str]):
