@@ -57,7 +57,9 @@ class CloudEvent:
     @staticmethod
     def from_record(record: bytes) -> CloudEvent:
         head, newline, data = record.partition(b"\n")
-        return CloudEvent(json.loads(head), data if newline else None)
+        # as json.loads decodes bytes, without its guess at the encoding: records are UTF-8
+        attributes = json.loads(head.decode("utf-8", "surrogatepass"))
+        return CloudEvent(attributes, data if newline else None)
 
     def to_json(self) -> dict[str, Any]:
         """The CloudEvents JSON format of this event."""
