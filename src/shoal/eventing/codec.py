@@ -91,10 +91,17 @@ def _uri(value: Any) -> str | None:
     return problem
 
 
+_media_types: set[str] = set()  # content types found valid: most events carry one of few
+
+
 def _media_type(value: Any) -> str | None:
+    if type(value) is str and value in _media_types:
+        return None
     problem = _non_empty(value)
     if problem is None and _MEDIA_TYPE.fullmatch(value) is None:
         return "must be a media type (RFC 2046)"
+    if problem is None and len(_media_types) < 256:
+        _media_types.add(value)
     return problem
 
 
@@ -209,6 +216,9 @@ def _escape(match: re.Match[str]) -> str:
 
 def encode_header_value(value: str) -> str:
     """Percent-encode space, ``"``, ``%`` and everything outside printable ASCII."""
+    if value.isascii() and value.isprintable() and " " not in value and '"' not in value \
+            and "%" not in value:  # the usual value, told without the regex
+        return value
     return value if _UNSAFE.search(value) is None else _UNSAFE.sub(_escape, value)
 
 
@@ -370,13 +380,21 @@ def _parse_batch(body: bytes) -> list[CloudEvent]:
     return events
 
 
+def _has_specversion(ce: list[tuple[str, str]]) -> bool:
+    # a plain loop: cheaper than any() over a generator, on every request
+    for name, _ in ce:  # noqa: SIM110
+        if name == "specversion":
+            return True
+    return False
+
+
 def _parse(ce: list[tuple[str, str]], content_type: str | None, body: bytes) -> list[CloudEvent]:
     media = _media(content_type)
     if media == STRUCTURED:
         return [_event_from_json(_load_json(body), "")]
     if media == BATCH:
         return _parse_batch(body)
-    if any(name == "specversion" for name, _ in ce):
+    if _has_specversion(ce):
         return [_parse_binary(ce, content_type, body)]
     if media.startswith(_FORMAT_PREFIX):
         raise InvalidEvent(f"unsupported event format {media!r}: only JSON is accepted")
@@ -407,7 +425,7 @@ def parse_response(status: int, headers: Mapping[str, str], body: bytes) -> Clou
         return None
     ce, content_type = _split_headers(headers)
     media = _media(content_type)
-    if not media.startswith(_FORMAT_PREFIX) and all(name != "specversion" for name, _ in ce):
+    if not media.startswith(_FORMAT_PREFIX) and not _has_specversion(ce):
         return None
     events = _parse(ce, content_type, body)
     if len(events) > 1:

@@ -150,8 +150,12 @@ class Deliverer:
     def __init__(self, session: aiohttp.ClientSession | HTTPClient, clock: Clock) -> None:
         self.session = session
         self.clock = clock
-        # id(event), format, extra headers -> the event and its request's headers and body
-        self._requests: dict[tuple[Any, ...], tuple[CloudEvent, Mapping[str, str], bytes]] = {}
+        self._lean = session if isinstance(session, HTTPClient) else None
+        # (id(event), format) -> the event, the extra headers, its request's headers and body
+        self._requests: dict[
+            tuple[int, str | None],
+            tuple[CloudEvent, Mapping[str, str] | None, Mapping[str, str], bytes],
+        ] = {}
 
     async def deliver(
         self,
@@ -168,7 +172,9 @@ class Deliverer:
         outcome, attempts = await self._send(
             subscriber, headers, body, policy, reply=True, strict_reply=strict_reply
         )
-        if outcome.ok:
+        if outcome.error is None:
+            if outcome.reply is None and attempts == 1:
+                return _delivered(outcome.status)
             return DeliveryResult(
                 delivered=True, status=outcome.status, reply=outcome.reply, attempts=attempts
             )
@@ -212,18 +218,20 @@ class Deliverer:
                  extra_headers: Mapping[str, str] | None) -> tuple[Mapping[str, str], bytes]:
         """The headers and body that deliver ``event``, encoded once for every Trigger that
         delivers the same event object (dispatchers share one decoding of a record) in the
-        same format; the event is kept with them, so its id is not reused meanwhile."""
-        key = (id(event), policy.format, *(extra_headers or {}).items())
+        same format with equal extra headers; the event is kept with them, so its id is not
+        reused meanwhile."""
+        key = (id(event), policy.format)
         cached = self._requests.get(key)
-        if cached is not None and cached[0] is event:
-            return cached[1], cached[2]
+        extra = extra_headers or None
+        if cached is not None and cached[0] is event and cached[1] == extra:
+            return cached[2], cached[3]
         encoded, body = self._encode(event, policy)
-        headers: Mapping[str, str] = _headers(encoded, extra_headers, prefer_reply=True)
-        if isinstance(self.session, HTTPClient):
+        headers: Mapping[str, str] = _headers(encoded, extra, prefer_reply=True)
+        if self._lean is not None:
             headers = EncodedHeaders(headers)
-        if len(self._requests) >= ENCODED_REQUESTS:
+        if cached is None and len(self._requests) >= ENCODED_REQUESTS:
             del self._requests[next(iter(self._requests))]
-        self._requests[key] = (event, headers, body)
+        self._requests[key] = (event, None if extra is None else dict(extra), headers, body)
         return headers, body
 
     @staticmethod
@@ -242,14 +250,33 @@ class Deliverer:
         reply: bool,
         strict_reply: bool,
     ) -> tuple[_Outcome, int]:
-        """Attempt, and retry what may be retried; the last outcome and the attempt count."""
+        """Attempt, and retry what may be retried; the last outcome and the attempt count.
+
+        Each attempt posts straight from here when the lean client has no timeout to keep
+        (the common case: one coroutine less for every delivery to resume through)."""
+        lean = self._lean if policy.timeout is None else None
+        response_headers: Mapping[str, str]
         attempts = 0
         while True:
             attempts += 1
-            outcome = await self._attempt(
-                url, headers, body, policy.timeout, reply=reply, strict_reply=strict_reply
-            )
-            if outcome.ok or attempts > policy.retry or not should_retry(outcome.status):
+            try:
+                if lean is not None:
+                    status, response_headers, payload = await lean.post(url, headers, body)
+                else:
+                    status, response_headers, payload = await self._timed(
+                        self._post(url, headers, body, limited=policy.timeout is not None),
+                        policy.timeout,
+                    )
+            except _AttemptTimedOut:
+                error = f"no response within {policy.timeout:g}s"
+                outcome = _Outcome(None, _NO_HEADERS, b"", error)
+            except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+                outcome = _Outcome(None, _NO_HEADERS, b"", f"{type(exc).__name__}: {exc}")
+            else:
+                if status == 202 and not payload:  # accepted, nothing to read
+                    return _ACCEPTED, attempts
+                outcome = _read(status, response_headers, payload, reply, strict_reply)
+            if outcome.error is None or attempts > policy.retry or not should_retry(outcome.status):
                 return outcome, attempts
             wait = policy.delay(
                 attempts - 1, outcome.status, outcome.headers.get("Retry-After"), self.clock.now()
@@ -264,49 +291,12 @@ class Deliverer:
             )
             await self.clock.sleep(wait)
 
-    async def _attempt(
-        self,
-        url: str,
-        headers: Mapping[str, str],
-        body: bytes,
-        timeout: float | None,
-        *,
-        reply: bool,
-        strict_reply: bool,
-    ) -> _Outcome:
-        try:
-            status, response_headers, payload = await self._timed(
-                self._post(url, headers, body, limited=timeout is not None), timeout
-            )
-        except _AttemptTimedOut:
-            return _Outcome(None, _NO_HEADERS, b"", f"no response within {timeout:g}s")
-        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-            return _Outcome(None, _NO_HEADERS, b"", f"{type(exc).__name__}: {exc}")
-        if status < 200 or status > 299:
-            return _Outcome(
-                status,
-                response_headers,
-                payload,
-                f"unexpected HTTP response, expected 2xx, got {status}",
-            )
-        if not reply:
-            return _Outcome(status, response_headers, payload, None)
-        try:
-            event = codec.parse_response(status, response_headers, payload)
-        except codec.InvalidEvent as exc:
-            return _Outcome(BAD_GATEWAY, response_headers, payload, f"malformed reply: {exc}")
-        if event is None and strict_reply and payload and not _looks_like_event(response_headers):
-            return _Outcome(BAD_GATEWAY, response_headers, payload, NOT_AN_EVENT)
-        return _Outcome(status, response_headers, payload, None, event)
-
     async def _post(
         self, url: str, headers: Mapping[str, str], body: bytes, *, limited: bool
     ) -> tuple[int, Mapping[str, str], bytes]:
-        if isinstance(self.session, HTTPClient):
-            status, raw_headers, payload = await self.session.post(url, headers, body)
-            if 200 <= status <= 299:  # names are lower-case, which is all a 2xx is read with
-                return status, raw_headers, payload
-            return status, CIMultiDictProxy(CIMultiDict(raw_headers)), payload
+        if self._lean is not None:
+            return await self._lean.post(url, headers, body)
+        assert isinstance(self.session, aiohttp.ClientSession)
         options: dict[str, Any] = {}
         if limited:
             # The per-attempt limit runs on the injected clock; lift the session's own.
@@ -318,28 +308,72 @@ class Deliverer:
             return response.status, response.headers, payload
 
     async def _timed(self, work: Coroutine[Any, Any, _T], timeout: float | None) -> _T:
-        """Run ``work``, cancelling it after ``timeout`` seconds of the injected clock."""
+        """Run ``work``, cancelling it after ``timeout`` seconds of the injected clock.
+
+        The work runs in the calling task, which the timer cancels (as ``asyncio.timeout``
+        does, on the injected clock): a cancellation of the task from elsewhere, before or
+        after the timer fired, stays a cancellation."""
         if timeout is None:
             return await work
-        task = asyncio.ensure_future(work)
+        task = asyncio.current_task()
+        if task is None:  # pragma: no cover - deliveries always run in a task
+            raise RuntimeError("a delivery with a timeout must run in a task")
+        cancelling = task.cancelling()
         expired = False
 
         def expire() -> None:
             nonlocal expired
-            if not task.done():
-                expired = True
-                task.cancel()
+            expired = True
+            task.cancel()
 
         timer = self.clock.call_later(timeout, expire)
         try:
-            return await task
+            return await work
         except asyncio.CancelledError:
-            current = asyncio.current_task()
-            if expired and (current is None or current.cancelling() == 0):
-                raise _AttemptTimedOut from None
+            if expired:
+                expired = False
+                if task.uncancel() <= cancelling:
+                    raise _AttemptTimedOut from None
             raise
         finally:
             timer.cancel()
+            if expired:  # the work ended otherwise after all: take the cancellation back
+                task.uncancel()
+
+
+_DELIVERIES: dict[int, DeliveryResult] = {}  # first-attempt results without a reply, by status
+_ACCEPTED = _Outcome(202, _NO_HEADERS, b"", None)
+
+
+def _delivered(status: int | None) -> DeliveryResult:
+    """The (immutable, so shared) result of a delivery done at the first attempt, no reply."""
+    result = _DELIVERIES.get(status) if status is not None else None
+    if result is None:
+        result = DeliveryResult(delivered=True, status=status, attempts=1)
+        if status is not None and len(_DELIVERIES) < 64:
+            _DELIVERIES[status] = result
+    return result
+
+
+def _read(
+    status: int, headers: Mapping[str, str], payload: bytes, reply: bool, strict_reply: bool
+) -> _Outcome:
+    """What one response means: a failure, a success, and the reply event it carries."""
+    if status < 200 or status > 299:
+        if not isinstance(headers, CIMultiDictProxy):  # the lean client's: names lower-cased
+            headers = CIMultiDictProxy(CIMultiDict(headers))
+        return _Outcome(
+            status, headers, payload, f"unexpected HTTP response, expected 2xx, got {status}"
+        )
+    if not reply:
+        return _Outcome(status, headers, payload, None)
+    try:
+        event = codec.parse_response(status, headers, payload)
+    except codec.InvalidEvent as exc:
+        return _Outcome(BAD_GATEWAY, headers, payload, f"malformed reply: {exc}")
+    if event is None and strict_reply and payload and not _looks_like_event(headers):
+        return _Outcome(BAD_GATEWAY, headers, payload, NOT_AN_EVENT)
+    return _Outcome(status, headers, payload, None, event)
 
 
 def _headers(

@@ -21,6 +21,9 @@ from typing import Any
 
 REQUIRED = ("specversion", "id", "source", "type")
 
+_compact = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+"""``json.dumps`` with these options, without building an encoder for every call."""
+
 
 @dataclass
 class CloudEvent:
@@ -48,13 +51,15 @@ class CloudEvent:
         return CloudEvent(dict(self.attributes), self.data)
 
     def to_record(self) -> bytes:
-        head = json.dumps(self.attributes, separators=(",", ":"), ensure_ascii=False).encode()
+        head = _compact(self.attributes).encode()
         return head if self.data is None else head + b"\n" + self.data
 
     @staticmethod
     def from_record(record: bytes) -> CloudEvent:
         head, newline, data = record.partition(b"\n")
-        return CloudEvent(json.loads(head), data if newline else None)
+        # as json.loads decodes bytes, without its guess at the encoding: records are UTF-8
+        attributes = json.loads(head.decode("utf-8", "surrogatepass"))
+        return CloudEvent(attributes, data if newline else None)
 
     def to_json(self) -> dict[str, Any]:
         """The CloudEvents JSON format of this event."""

@@ -14,7 +14,6 @@ Used by ``shoal.eventing.delivery``; plain ``http://`` only.
 from __future__ import annotations
 
 import asyncio
-import functools
 from collections.abc import Mapping
 from typing import cast
 from urllib.parse import urlsplit
@@ -83,7 +82,22 @@ class _Connection(asyncio.Protocol):
             self.transport.close()
 
 
-@functools.lru_cache(maxsize=1024)
+ROUTES = 1024  # URLs whose request head is kept encoded, per client
+
+
+class _Route:
+    """What a URL's requests share: the start of their head, and the idle connections to
+    its host and port (one list for every URL of that host and port)."""
+
+    __slots__ = ("head", "host", "idle", "port")
+
+    def __init__(self, host: str, port: int, head: bytes, idle: list[_Connection]) -> None:
+        self.host = host
+        self.port = port
+        self.head = head
+        self.idle = idle
+
+
 def _split(url: str) -> tuple[str, int, str]:
     """Host, port and the start of the request head (request line and Host) of a URL."""
     parts = urlsplit(url)
@@ -99,8 +113,8 @@ _OWN_HEADERS = frozenset(("host", "content-length"))
 
 
 def _header_lines(headers: Mapping[str, str]) -> str:
-    return "".join(f"{key}: {value}\r\n" for key, value in headers.items()
-                   if key.lower() not in _OWN_HEADERS)
+    return "".join([f"{key}: {value}\r\n" for key, value in headers.items()
+                    if key.lower() not in _OWN_HEADERS])
 
 
 class EncodedHeaders(dict[str, str]):
@@ -111,6 +125,14 @@ class EncodedHeaders(dict[str, str]):
     def __init__(self, headers: Mapping[str, str]) -> None:
         super().__init__(headers)
         self.lines = _header_lines(self)
+        self._encoded: bytes | None = None
+
+    @property
+    def encoded(self) -> bytes:
+        """``lines`` as sent (encoded when first sent, as other headers are)."""
+        if self._encoded is None:
+            self._encoded = self.lines.encode("latin-1")
+        return self._encoded
 
 
 class HTTPClient:
@@ -121,14 +143,26 @@ class HTTPClient:
     def __init__(self, *, max_idle_per_host: int = 1024) -> None:
         self.max_idle_per_host = max_idle_per_host
         self._idle: dict[tuple[str, int], list[_Connection]] = {}
+        self._routes: dict[str, _Route] = {}
+
+    def _route(self, url: str) -> _Route:
+        route = self._routes.get(url)
+        if route is None:
+            host, port, start = _split(url)
+            head = f"{start}\r\ncontent-length: ".encode("latin-1")
+            if len(self._routes) >= ROUTES:
+                self._routes.clear()
+            route = self._routes[url] = _Route(
+                host, port, head, self._idle.setdefault((host, port), []))
+        return route
 
     async def post(self, url: str, headers: Mapping[str, str], body: bytes) -> Result:
-        host, port, start = _split(url)
-        lines = headers.lines if isinstance(headers, EncodedHeaders) else _header_lines(headers)
-        data = f"{start}\r\ncontent-length: {len(body)}\r\n{lines}\r\n".encode(
-            "latin-1") + body
+        route = self._routes.get(url) or self._route(url)
+        lines = headers.encoded if isinstance(headers, EncodedHeaders) \
+            else _header_lines(headers).encode("latin-1")
+        data = b"".join((route.head, b"%d\r\n" % len(body), lines, b"\r\n", body))
         for fresh in (False, True):
-            connection = await self._connection(host, port, fresh)
+            connection = await self._connection(route, fresh)
             try:
                 status, response_headers, payload = await connection.send(data)
             except ConnectionError:
@@ -139,25 +173,26 @@ class HTTPClient:
             except BaseException:
                 connection.close()
                 raise
-            self._release(host, port, connection)
+            self._release(route, connection)
             return status, response_headers, payload
         raise ConnectionError("unreachable")  # pragma: no cover - the loop returns or raises
 
-    async def _connection(self, host: str, port: int, fresh: bool) -> _Connection:
-        idle = self._idle.get((host, port))
+    async def _connection(self, route: _Route, fresh: bool) -> _Connection:
+        idle = route.idle
         while idle and not fresh:
             connection = idle.pop()
             if not connection.closed:
                 return connection
         loop = asyncio.get_running_loop()
-        _, connection = await loop.create_connection(_Connection, connect_host(host), port)
+        _, connection = await loop.create_connection(
+            _Connection, connect_host(route.host), route.port)
         return connection
 
-    def _release(self, host: str, port: int, connection: _Connection) -> None:
+    def _release(self, route: _Route, connection: _Connection) -> None:
         if connection.closed or not connection.keep_alive:
             connection.close()
             return
-        idle = self._idle.setdefault((host, port), [])
+        idle = route.idle
         if len(idle) >= self.max_idle_per_host:
             connection.close()
         else:
@@ -167,4 +202,6 @@ class HTTPClient:
         for idle in self._idle.values():
             for connection in idle:
                 connection.close()
+            idle.clear()
         self._idle.clear()
+        self._routes.clear()

@@ -55,6 +55,10 @@ Handler = Callable[[Request], Awaitable[Response]]
 
 
 _REASONS = {status.value: status.phrase for status in HTTPStatus}
+_NAMES: dict[bytes, str] = {}  # header names as received -> lower-cased text
+_PATHS: dict[bytes, str] = {}  # request targets as received -> their path
+_METHODS: dict[bytes, str] = {}
+_KNOWN = 1024  # the most names or paths kept of each
 _BARE: dict[int, bytes] = {}  # the encoded keep-alive responses without headers or body
 
 
@@ -133,9 +137,14 @@ class _Connection(asyncio.Protocol):
         self._url += url
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        key = name.decode("latin-1").lower()
+        key = _NAMES.get(name)
+        if key is None:
+            key = name.decode("latin-1").lower()
+            if len(_NAMES) < _KNOWN:
+                _NAMES[name] = key
         text = value.decode("latin-1")
-        self._headers[key] = f"{self._headers[key]}, {text}" if key in self._headers else text
+        headers = self._headers
+        headers[key] = f"{headers[key]}, {text}" if key in headers else text
 
     def on_body(self, body: bytes) -> None:
         self._size += len(body)
@@ -145,8 +154,17 @@ class _Connection(asyncio.Protocol):
             self._body.append(body)
 
     def on_message_complete(self) -> None:
-        method = self.parser.get_method().decode("latin-1")
-        path = httptools.parse_url(self._url).path.decode("latin-1") if self._url else "/"
+        raw_method = self.parser.get_method()
+        method = _METHODS.get(raw_method)
+        if method is None:
+            method = raw_method.decode("latin-1")
+            if len(_METHODS) < _KNOWN:
+                _METHODS[raw_method] = method
+        path = _PATHS.get(self._url)
+        if path is None:
+            path = httptools.parse_url(self._url).path.decode("latin-1") if self._url else "/"
+            if len(_PATHS) < _KNOWN:
+                _PATHS[self._url] = path
         request = Request(method, path, self._headers, b"".join(self._body))
         if self._too_large:
             request.headers["x-shoal-too-large"] = "1"

@@ -12,10 +12,11 @@ tells the ingress which brokers exist.
 
 from __future__ import annotations
 
+import functools
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Protocol
 from urllib.parse import unquote
 
@@ -69,8 +70,18 @@ Lookup = Callable[[str, str], Target | None]
 Observer = Callable[[str, str, CloudEvent], None]
 
 
+_second: list[tuple[int, str]] = [(-1, "")]  # the last second formatted, and its text
+
+
 def arrival_time() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """Now in UTC as ``2006-01-02T15:04:05.000000Z``: the date and time of day are formatted
+    once a second, the microseconds (cut, not rounded, as ``datetime.now`` has them) added."""
+    seconds, nanoseconds = divmod(time.time_ns(), 1_000_000_000)
+    formatted, text = _second[0]
+    if seconds != formatted:
+        text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+        _second[0] = (seconds, text)
+    return f"{text}.{nanoseconds // 1000:06d}Z"
 
 
 def ttl_of(event: CloudEvent) -> int | None:
@@ -103,8 +114,25 @@ async def receive(request: Request, what: str, exists: bool, max_event_bytes: in
     return Response(await publish(events))
 
 
+@functools.lru_cache(maxsize=1024)
+def _split_path(path: str) -> tuple[str, ...]:
+    return tuple(unquote(p) for p in path.strip("/").split("/"))
+
+
 def path_parts(request: Request) -> list[str]:
-    return [unquote(p) for p in request.path.strip("/").split("/")]
+    """The percent-decoded segments of the request's path (parsed once per distinct path:
+    every event to a broker or channel has the same)."""
+    return list(_split_path(request.path))
+
+
+@functools.lru_cache(maxsize=1024)
+def _broker_path(path: str) -> tuple[str, str, str] | None:
+    """Namespace, broker and how a 404 names it, for a ``/{namespace}/{broker}`` path."""
+    parts = _split_path(path)
+    if len(parts) != 2 or not all(parts):
+        return None
+    namespace, broker = parts
+    return namespace, broker, f"broker {namespace}/{broker}"
 
 
 class Ingress:
@@ -117,12 +145,19 @@ class Ingress:
     async def publish(self, namespace: str, broker: str, events: list[CloudEvent],
                       ) -> int:
         """Stamp and durably append events to a broker; the HTTP status to answer."""
-        target = self.lookup(namespace, broker)
+        return await self._append(self.lookup(namespace, broker), namespace, broker, events,
+                                  fresh=False)
+
+    async def _append(self, target: Target | None, namespace: str, broker: str,
+                      events: list[CloudEvent], *, fresh: bool) -> int:
+        """Stamp and append ``events`` (404 when there is no ``target``), copied first unless
+        ``fresh``: just decoded from a request, so nobody else holds them."""
         if target is None:
             return 404
         records = []
         for event in events:
-            event = event.copy()
+            if not fresh:
+                event = event.copy()
             ttl = ttl_of(event)
             if ttl is None:
                 event.attributes[TTL] = DEFAULT_TTL
@@ -143,11 +178,11 @@ class Ingress:
 
     async def serve(self, request: Request) -> Response:
         """``/{namespace}/{broker}``: the ingress of one broker."""
-        parts = path_parts(request)
-        if len(parts) != 2 or not all(parts):
+        parsed = _broker_path(request.path)
+        if parsed is None:
             return Response.text(404, f"no broker at {request.path}\n")
-        namespace, broker = parts
-        return await receive(request, f"broker {namespace}/{broker}",
-                             self.lookup(namespace, broker) is not None,
-                             self.max_event_bytes,
-                             lambda events: self.publish(namespace, broker, events))
+        namespace, broker, what = parsed
+        target = self.lookup(namespace, broker)  # looked up once, for the 404 and the append
+        return await receive(request, what, target is not None, self.max_event_bytes,
+                             lambda events: self._append(target, namespace, broker, events,
+                                                         fresh=True))

@@ -49,6 +49,15 @@ def test_encode_header_value(value: str, encoded: str) -> None:
     assert decode_header_value(encoded) == value
 
 
+def test_each_character_is_encoded_unless_printable_ascii_other_than_space_quote_percent(
+) -> None:
+    for code in [*range(0x300), 0x2028, 0xFEFF, 0x1F600]:
+        char = chr(code)
+        kept = 0x21 <= code <= 0x7E and char not in '"%'
+        expected = char if kept else "".join(f"%{b:02X}" for b in char.encode())
+        assert encode_header_value(f"a{char}b") == f"a{expected}b", hex(code)
+
+
 @pytest.mark.parametrize(
     "value", ["plain", "with space", '"quoted"', "%41 literally", "日本語 テキスト", "🎉", "a\\b"]
 )

@@ -1,7 +1,8 @@
 """Deliverer on fake time: retries, backoff, per-attempt timeout, Retry-After, replies, DLS.
 
 The subscriber is a scripted aiohttp server on loopback; every wait the deliverer makes
-goes through a FakeClock, so the tests assert exact times without sleeping.
+goes through a FakeClock, so the tests assert exact times without sleeping. Each test runs
+over an aiohttp session and over the lean client of the data plane.
 """
 
 from __future__ import annotations
@@ -128,9 +129,17 @@ async def session() -> AsyncIterator[aiohttp.ClientSession]:
         yield made
 
 
-@pytest.fixture
-def deliverer(session: aiohttp.ClientSession, clock: RecordingClock) -> Deliverer:
-    return Deliverer(session, clock)
+@pytest.fixture(params=["aiohttp", "lean"])
+async def deliverer(
+    request: pytest.FixtureRequest, session: aiohttp.ClientSession, clock: RecordingClock
+) -> AsyncIterator[Deliverer]:
+    """A deliverer over an aiohttp session, and over the data plane's lean client."""
+    if request.param == "aiohttp":
+        yield Deliverer(session, clock)
+        return
+    client = HTTPClient()
+    yield Deliverer(client, clock)
+    await client.close()
 
 
 @pytest.fixture
@@ -293,7 +302,9 @@ async def test_retry_on_connection_refused(deliverer: Deliverer, clock: Recordin
         ),
     )
     assert (result.delivered, result.status, result.attempts) == (False, None, 3)
-    assert result.error is not None and "ClientConnectorError" in result.error
+    refused = "ClientConnectorError" if isinstance(deliverer.session, aiohttp.ClientSession) \
+        else "ConnectionRefusedError"
+    assert result.error is not None and refused in result.error
     assert clock.sleeps == [0.5, 1.0]
 
 
@@ -318,6 +329,24 @@ async def test_each_attempt_times_out_on_the_clock(
     assert result == DeliveryResult(
         delivered=False, status=None, attempts=2, error="no response within 5s"
     )
+
+
+async def test_a_timed_out_attempt_leaves_the_delivering_task_uncancelled(
+    deliverer: Deliverer, clock: RecordingClock, serve: Start
+) -> None:
+    sub = await serve(Reply(HANG))
+
+    async def deliver() -> tuple[DeliveryResult, int]:
+        result = await deliverer.deliver(make_event(), sub.url, policy(timeout="PT5S"))
+        task = asyncio.current_task()
+        assert task is not None
+        return result, task.cancelling()
+
+    task = asyncio.create_task(deliver())
+    await sub.wait_seen(1)
+    await clock.advance(5)
+    result, cancelling = await asyncio.wait_for(task, 5)
+    assert (result.error, cancelling) == ("no response within 5s", 0)
 
 
 async def test_an_answer_within_the_timeout_is_delivered(
