@@ -24,6 +24,7 @@ import socket
 import sys
 from pathlib import Path
 
+from shoal.cli import process
 from shoal.client.rest import RestClient
 from shoal.controllers.factory import InformerFactory
 from shoal.eventing.follower import FollowerLog, link_pair
@@ -124,6 +125,7 @@ async def serve(args: argparse.Namespace) -> int:
         done, _ = await asyncio.wait([starting, *ending], return_when=asyncio.FIRST_COMPLETED)
         if starting in done:
             starting.result()
+            process.settle_gc()
             await asyncio.wait(ending, return_when=asyncio.FIRST_COMPLETED)
     finally:
         for task in (starting, *ending):
@@ -146,11 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover
-        return asyncio.run(serve(args))
-    return uvloop.run(serve(args))
+    return process.run(serve(args))
 
 
 if __name__ == "__main__":

@@ -19,13 +19,13 @@ import os
 import secrets
 import signal
 import sys
-from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
 from shoal.api.catalog import default_catalog
 from shoal.apiserver.registry import Registry
 from shoal.apiserver.server import ApiServer
+from shoal.cli import process
 from shoal.cli.config import default_data_dir, kubeconfig_yaml, write_server_file
 from shoal.cli.dispatcher import DispatcherProcess
 from shoal.client.inprocess import InProcessClient
@@ -131,18 +131,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: another shoal is running on {data_dir}", file=sys.stderr)
         return 1
     try:
-        return _run(_serve(args, data_dir))
+        return process.run(_serve(args, data_dir))
     finally:
         lock.close()
-
-
-def _run(main: Coroutine[Any, Any, int]) -> int:
-    """Run on uvloop where it is installed (it is a dependency on Linux and macOS)."""
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover
-        return asyncio.run(main)
-    return uvloop.run(main)
 
 
 async def _serve(args: argparse.Namespace, data_dir: Path) -> int:
@@ -209,6 +200,7 @@ async def _serve(args: argparse.Namespace, data_dir: Path) -> int:
     sources.add_reconcilers(manager)
     server.logs.register(RuntimeLogs(serving.runtimes))
     await manager.start()
+    process.settle_gc()
     print(f"Shoal is up. API server: {server.url}  (data: {data_dir})", flush=True)
     print(f"  services: http://<name>.<namespace>.{registry.config.domain}:{serving.port}/"
           f"  (runtimes: {', '.join(serving.runtimes)})", flush=True)

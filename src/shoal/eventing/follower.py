@@ -9,11 +9,12 @@ carries two kinds of message:
   heads of the streams again and wakes the consumers waiting on them (it also reads them
   every ``poll`` seconds, so a wake-up lost to a full socket only delays);
 - to ``shoal up``, the positions the consumers reached: ``[[consumer, stream, seq], ...]``,
-  JSON. ``shoal up`` writes them with ``move_cursor``, which moves only a cursor that
-  exists: every consumer's cursor is created in ``shoal up`` (at the stream's head, when the
-  Trigger or subscriber is first dispatchable), so a position that arrives after the
-  Trigger was deleted cannot bring its cursor back, and the stream's compaction is never
-  held back by a consumer that is gone.
+  JSON, every consumer that moved in one message at most every ``REPORT_EVERY`` seconds
+  (so that ``shoal up`` writes them in one transaction). ``shoal up`` writes them with
+  ``move_cursor``, which moves only a cursor that exists: every consumer's cursor is
+  created in ``shoal up`` (at the stream's head, when the Trigger or subscriber is first
+  dispatchable), so a position that arrives after the Trigger was deleted cannot bring its
+  cursor back, and the stream's compaction is never held back by a consumer that is gone.
 
 The dispatcher process ends when the socket does: ``shoal up`` is gone.
 """
@@ -34,6 +35,8 @@ from shoal.eventing.log import HeadWatch, LogClosed, SQLiteEventLog, Tail, conne
 log = logging.getLogger("shoal.eventing.follower")
 
 MESSAGE_BYTES = 65536
+REPORT_EVERY = 0.05  # seconds between reports of the consumers' positions
+REPORT_ENTRIES = 256  # positions in one message at most
 TAIL_RECORDS = 1024  # records of each stream kept after a read, for its other consumers
 PIN_WAIT = 2.0  # seconds a consumer waits for the cursor shoal up creates for it
 
@@ -85,11 +88,10 @@ class CursorRelay:
             task.add_done_callback(self._tasks.discard)
 
     async def _move(self, moves: list[list[Any]]) -> None:
-        for consumer, stream, seq in moves:
-            try:
-                await self.log.move_cursor(str(consumer), str(stream), int(seq))
-            except LogClosed:
-                return
+        """Queue every move at once: the log's writer commits them together."""
+        with contextlib.suppress(LogClosed):
+            await asyncio.gather(*(self.log.move_cursor(str(consumer), str(stream), int(seq))
+                                   for consumer, stream, seq in moves))
 
     def _detach(self) -> None:
         if self._loop is not None:
@@ -119,6 +121,8 @@ class FollowerLog:
         self._heads: dict[str, int] = {}
         self._tails: dict[str, Tail] = {}  # what was read last: the Triggers of a broker
         self._cursors: dict[str, tuple[str, int]] = {}  # set in this process
+        self._unreported: dict[str, tuple[str, int]] = {}
+        self._report: asyncio.TimerHandle | None = None
         self._watch = HeadWatch(self.head)
         self._poller: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -224,12 +228,29 @@ class FollowerLog:
         return None
 
     async def set_cursor(self, consumer: str, stream: str, seq: int) -> None:
-        self._cursors[consumer] = (stream, seq)
-        if self._loop is None:
-            return
-        message = json.dumps([[consumer, stream, seq]]).encode()
-        with contextlib.suppress(OSError):  # shoal up is gone: so is this process, soon
-            await self._loop.sock_sendall(self._link, message)
+        self._cursors[consumer] = self._unreported[consumer] = (stream, seq)
+        if self._report is None and self._loop is not None:
+            self._report = self._loop.call_later(REPORT_EVERY, self._send_report)
+
+    def _send_report(self) -> None:
+        """Send the positions not reported yet; what the socket cannot take now is tried
+        again later, and positions for shoal up once it is gone are dropped."""
+        self._report = None
+        while self._unreported:
+            entries = list(self._unreported.items())[:REPORT_ENTRIES]
+            message = json.dumps([[c, s, q] for c, (s, q) in entries]).encode()
+            try:
+                self._link.send(message)
+            except BlockingIOError:
+                if self._loop is not None:
+                    self._report = self._loop.call_later(REPORT_EVERY, self._send_report)
+                return
+            except OSError:
+                self._unreported.clear()
+                return
+            for consumer, position in entries:
+                if self._unreported.get(consumer) == position:
+                    del self._unreported[consumer]
 
     async def delete_cursor(self, consumer: str) -> None:
         self._cursors.pop(consumer, None)
@@ -248,6 +269,9 @@ class FollowerLog:
             self._poller.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._poller
+        if self._report is not None:
+            self._report.cancel()
+        self._send_report()  # the consumers' last positions, written on their stop
         self._detach()
         self._watch.close()
         self._db.close()

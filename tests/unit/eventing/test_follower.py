@@ -4,6 +4,7 @@ follower, over a real SQLite file and a real socket pair."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -129,3 +130,23 @@ async def test_a_dropped_stream_disappears_from_the_follower(ends: Ends) -> None
     ends.follower.refresh()
     assert ends.follower.head("s") == 0
     assert await ends.follower.read("s", 0) == []
+
+
+async def test_positions_are_reported_together_and_on_close(tmp_path: Path) -> None:
+    writer = SQLiteEventLog(tmp_path / "events.db")  # the file and its tables
+    mine, theirs = link_pair()
+    follower = FollowerLog(tmp_path / "events.db", theirs, poll=3600)
+    follower.start()
+    try:
+        await follower.set_cursor("a", "s", 1)
+        await follower.set_cursor("b", "s", 4)
+        await follower.set_cursor("a", "s", 3)
+        mine.settimeout(2)
+        message = await asyncio.get_running_loop().run_in_executor(None, mine.recv, 65536)
+        assert sorted(json.loads(message)) == [["a", "s", 3], ["b", "s", 4]]
+        await follower.set_cursor("b", "s", 9)
+    finally:
+        await follower.close()  # reports what was not reported yet
+        await writer.close()
+    assert json.loads(mine.recv(65536)) == [["b", "s", 9]]
+    mine.close()
