@@ -2,8 +2,11 @@
 
 ``EventingHarness`` runs the real registry, the in-process client, the controller manager
 with the Broker and Trigger reconcilers, and the eventing plane (ingress, log, dispatch) on
-a loopback port. ``Sink`` is a subscriber: an aiohttp server on 127.0.0.1 that records every
-CloudEvent it receives and answers as its ``respond`` function says.
+a loopback port; with ``split=True`` the durable log's consumers run in a ``DispatchPlane``
+of their own, linked to the plane as ``shoal up`` links its dispatcher process (here in the
+same process, over a real socket pair and the log's file). ``Sink`` is a subscriber: an
+aiohttp server on 127.0.0.1 that records every CloudEvent it receives and answers as its
+``respond`` function says.
 """
 
 from __future__ import annotations
@@ -21,10 +24,12 @@ from shoal.api.catalog import default_catalog
 from shoal.apiserver.registry import Registry
 from shoal.cli.up import reconcilers
 from shoal.client.inprocess import InProcessClient
+from shoal.controllers.factory import InformerFactory
 from shoal.controllers.manager import Manager
 from shoal.eventing import codec
 from shoal.eventing.event import CloudEvent
-from shoal.eventing.plane import EventingPlane
+from shoal.eventing.follower import FollowerLog, link_pair
+from shoal.eventing.plane import DispatchPlane, EventingPlane
 
 CATALOG = default_catalog()
 BROKERS = CATALOG.require("brokers")
@@ -88,14 +93,18 @@ class EventingHarness:
     goes into ``config-nats`` before the plane starts."""
 
     def __init__(self, registry: Registry, data_dir: Path, *, broker_class: str | None = None,
-                 nats_url: str | None = None) -> None:
+                 nats_url: str | None = None, split: bool = False) -> None:
         self.registry = registry
         self.broker_class = broker_class
         self.nats_url = nats_url
+        self.data_dir = data_dir
         self.client = InProcessClient(registry)
         self.manager = Manager(self.client, resync_period=None)
         self.plane = EventingPlane(self.client, self.manager.informers, data_dir, port=0,
-                                   durable=False)
+                                   durable=False, durable_dispatch=not split)
+        self.split = split
+        self.dispatch: DispatchPlane | None = None
+        self.dispatch_informers = InformerFactory(self.client, resync_period=None)
         self.http: aiohttp.ClientSession | None = None
 
     async def start(self) -> EventingHarness:
@@ -103,6 +112,13 @@ class EventingHarness:
             await self.client.patch(CATALOG.require("configmaps"), "config-nats",
                                     "knative-eventing", {"data": {"url": self.nats_url}})
         await self.plane.start()
+        if self.split:
+            mine, theirs = link_pair()
+            self.plane.link(mine)
+            self.dispatch = DispatchPlane(
+                self.client, self.dispatch_informers,
+                FollowerLog(self.data_dir / "events.db", theirs), self.plane.url)
+            await self.dispatch.start()
         for reconciler in reconcilers(self.client, self.manager, self.plane.url,
                                       self.plane.prepare):
             self.manager.add(reconciler)
@@ -114,6 +130,9 @@ class EventingHarness:
         if self.http is not None:
             await self.http.close()
         await self.manager.stop()
+        if self.dispatch is not None:
+            await self.dispatch.stop()
+            await self.dispatch_informers.stop()
         await self.plane.stop()
 
     async def create(self, kind: str, obj: dict[str, Any]) -> dict[str, Any]:

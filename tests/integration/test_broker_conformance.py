@@ -20,15 +20,18 @@ from shoal.eventing import codec
 from shoal.eventing.event import CloudEvent
 
 
-@pytest.fixture(params=["SQLiteBroker", "NatsJetStreamBroker"])
+@pytest.fixture(params=["SQLiteBroker", "SQLiteBroker/dispatcher", "NatsJetStreamBroker"])
 async def eventing(request: pytest.FixtureRequest, api_server: Any,
                    tmp_path: Path) -> AsyncIterator[EventingHarness]:
-    """The suite runs against the embedded class and against JetStream (a real server)."""
+    """The suite runs against the embedded class (its consumers beside the ingress, and in
+    a dispatch plane of their own, as ``shoal up`` runs them) and against JetStream (a real
+    server)."""
+    broker_class, _, where = request.param.partition("/")
     nats = None
-    if request.param == "NatsJetStreamBroker":
+    if broker_class == "NatsJetStreamBroker":
         nats = NatsServer(tmp_path / "nats").start()
-    harness = EventingHarness(api_server.registry, tmp_path, broker_class=request.param,
-                              nats_url=nats.url if nats else None)
+    harness = EventingHarness(api_server.registry, tmp_path, broker_class=broker_class,
+                              nats_url=nats.url if nats else None, split=where == "dispatcher")
     try:
         yield await harness.start()
     finally:
