@@ -110,6 +110,11 @@ class LogWriteError(RuntimeError):
     """A write transaction failed; nothing of the operation was stored."""
 
 
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
 class HeadWatch:
     """Wakes the coroutines waiting for a stream's head to pass a sequence number."""
 
@@ -121,24 +126,26 @@ class HeadWatch:
     async def wait(self, stream: str, after: int, timeout: float | None) -> bool:
         if self._head(stream) > after:
             return True
-        try:
-            async with asyncio.timeout(timeout):
-                while self._head(stream) <= after and not self.closed:
-                    await self._next_change(stream)
-        except TimeoutError:
-            pass
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        while self._head(stream) <= after and not self.closed:
+            # one future, woken by a notify or by the deadline's timer: cheaper than a
+            # timeout scope around every wait, and consumers that keep up wait per commit
+            waiter: asyncio.Future[None] = loop.create_future()
+            waiters = self._waiters.setdefault(stream, set())
+            waiters.add(waiter)
+            timer = None if deadline is None else loop.call_at(deadline, _wake, waiter)
+            try:
+                await waiter
+            finally:
+                if timer is not None:
+                    timer.cancel()
+                waiters.discard(waiter)
+                if not waiters and self._waiters.get(stream) is waiters:
+                    del self._waiters[stream]
+            if deadline is not None and loop.time() >= deadline:
+                break
         return self._head(stream) > after
-
-    async def _next_change(self, stream: str) -> None:
-        waiter = asyncio.get_running_loop().create_future()
-        waiters = self._waiters.setdefault(stream, set())
-        waiters.add(waiter)
-        try:
-            await waiter
-        finally:
-            waiters.discard(waiter)
-            if not waiters and self._waiters.get(stream) is waiters:
-                del self._waiters[stream]
 
     def notify(self, stream: str) -> None:
         for waiter in self._waiters.pop(stream, ()):
