@@ -439,7 +439,8 @@ async def compare_classes(args: argparse.Namespace, sub: RemoteSubscriber,
     classes = [c.strip() for c in args.classes.split(",") if c.strip()]
     with tempfile.TemporaryDirectory() as tmp:
         nats_server = NatsServer(Path(tmp) / "nats").start()
-        shoal = ShoalProcess(Path(tmp) / "data", "--log-level", "warning").start()
+        shoal = ShoalProcess(Path(tmp) / "data", "--log-level", "warning",
+                             "--event-dispatch", args.event_dispatch).start()
         lean = HTTPClient()
         try:
             async with aiohttp.ClientSession() as http:
@@ -469,6 +470,8 @@ async def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--rate", type=int, default=1000)
     parser.add_argument("--senders", type=int, default=32)
+    parser.add_argument("--event-dispatch", choices=["process", "inline"], default="process",
+                        help="where shoal up delivers the durable log's events from")
     parser.add_argument("--classes", default="",
                         help="compare broker classes, e.g. SQLiteBroker,NatsJetStreamBroker")
     parser.add_argument("--sender", choices=("auto", "wrk", "python"), default="auto",
@@ -486,7 +489,8 @@ async def main() -> None:
             await sub.stop()
         return
     with tempfile.TemporaryDirectory() as tmp:
-        shoal = ShoalProcess(Path(tmp) / "data", "--log-level", "warning").start()
+        shoal = ShoalProcess(Path(tmp) / "data", "--log-level", "warning",
+                             "--event-dispatch", args.event_dispatch).start()
         lean = HTTPClient()
         try:
             async with aiohttp.ClientSession() as http:
