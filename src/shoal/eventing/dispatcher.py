@@ -209,7 +209,8 @@ class TriggerConsumer:
 
     async def _work(self) -> None:
         """Deliver pending records; between them, wait idle rather than end, so a busy
-        consumer neither starts a task per record nor keeps more than it needs."""
+        consumer does not start a task per record. The workers a burst started (never more
+        than the in-flight limit) stay, idle, until the consumer stops."""
         loop = asyncio.get_running_loop()
         pending = self._pending
         while True:
