@@ -174,7 +174,7 @@ class TriggerConsumer:
             while True:
                 records = await target.log.read(target.stream, self._read_pos, self.batch)
                 if not records:
-                    await target.log.wait(target.stream, self._read_pos, 1.0)
+                    await target.log.wait(target.stream, self._read_pos)
                     continue
                 for seq, data in records:
                     if self.plan.ordered:
