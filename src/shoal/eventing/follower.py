@@ -89,9 +89,13 @@ class CursorRelay:
 
     async def _move(self, moves: list[list[Any]]) -> None:
         """Queue every move at once: the log's writer commits them together."""
+        try:
+            parsed = [(str(consumer), str(stream), int(seq)) for consumer, stream, seq in moves]
+        except (TypeError, ValueError):
+            log.warning("ignoring a malformed message from the dispatcher")
+            return
         with contextlib.suppress(LogClosed):
-            await asyncio.gather(*(self.log.move_cursor(str(consumer), str(stream), int(seq))
-                                   for consumer, stream, seq in moves))
+            await asyncio.gather(*(self.log.move_cursor(c, s, q) for c, s, q in parsed))
 
     def _detach(self) -> None:
         if self._loop is not None:
