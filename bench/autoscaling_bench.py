@@ -39,34 +39,12 @@ import aiohttp
 
 from shoal.runtime import ContainerRuntime, InstanceSpec, InstanceState, ProcessRuntime
 from shoal.runtime.base import Runtime
-from shoal.testing import ShoalProcess
+from shoal.testing import SAMPLE_APP, ShoalProcess
 
 KSVC = "/apis/serving.knative.dev/v1/namespaces/default/services"
 REVISIONS = "/apis/serving.knative.dev/v1/namespaces/default/revisions"
 CONFIG_AUTOSCALER = "/api/v1/namespaces/knative-serving/configmaps/config-autoscaler"
 
-APP = """\
-import os, signal, sys, time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-class App(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def do_GET(self):
-        if self.path.startswith("/slow"):
-            time.sleep(0.5)
-        body = str(os.getpid()).encode()
-        self.send_response(200)
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
-
-signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), App).serve_forever()
-"""
 
 
 def free_port() -> int:
@@ -202,7 +180,7 @@ async def scale_up(shoal: Shoal, container: dict[str, Any], clients: int) -> flo
         for _ in range(1000):
             if stop.is_set():
                 return
-            await shoal.get(url, "/slow")
+            await shoal.get(url, "/?sleep=0.5")
 
     began = time.perf_counter()
     load = [asyncio.create_task(client()) for _ in range(clients)]
@@ -289,7 +267,7 @@ def main(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="autoscaling-bench-") as tmp:
         root = Path(tmp)
         app = root / "app.py"
-        app.write_text(APP)
+        app.write_text(SAMPLE_APP)
         port = free_port()
         env = {**os.environ, "PORT": str(port)}
         own = [own_start([sys.executable, str(app)], env, port) for _ in range(args.trials)]

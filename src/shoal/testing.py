@@ -15,6 +15,56 @@ import urllib.request
 from pathlib import Path
 from typing import Self
 
+# A revision's program for tests and benchmarks (it listens on $PORT): answers with its pid;
+# ?sleep=S waits first; ?stream=N sends N chunks 0.3 s apart; ?pause=S waits S seconds
+# after the first chunk.
+SAMPLE_APP = """\
+import os, signal, sys, time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+class App(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self):
+        query = {k: v[0] for k, v in parse_qs(urlsplit(self.path).query).items()}
+        time.sleep(float(query.get("sleep", 0)))
+        if "stream" in query:
+            self.send_response(200)
+            self.send_header("transfer-encoding", "chunked")
+            self.end_headers()
+            for n in range(int(query["stream"])):
+                piece = f"{n}\\n".encode()
+                self.wfile.write(b"%x\\r\\n%s\\r\\n" % (len(piece), piece))
+                self.wfile.flush()
+                time.sleep(float(query.get("pause", 0)) if n == 0 else 0.3)
+            self.wfile.write(b"0\\r\\n\\r\\n")
+            return
+        body = str(os.getpid()).encode()
+        self.send_response(200)
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), App).serve_forever()
+"""
+
+
+def terminate(proc: subprocess.Popen[bytes] | None, grace: float = 10.0) -> None:
+    """SIGTERM a child server, and SIGKILL it if it has not ended within ``grace`` seconds."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
 
 class ShoalProcess:
     """``shoal up`` on a free loopback port with its own data directory."""
@@ -136,11 +186,5 @@ class NatsServer:
         self.proc = None
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        terminate(self.proc)
         self.proc = None

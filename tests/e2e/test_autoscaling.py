@@ -22,48 +22,11 @@ import pytest
 from tests.e2e.test_podman_runtime import image  # noqa: F401 - the podman image fixture
 from tests.e2e.test_serving import KSVC, REVISIONS, ready, until
 
-from shoal.testing import ShoalProcess
+from shoal.testing import SAMPLE_APP, ShoalProcess
 
 pytestmark = pytest.mark.e2e
 
 CONFIG_AUTOSCALER = "/api/v1/namespaces/knative-serving/configmaps/config-autoscaler"
-
-# Answers with its pid; ?sleep=S waits first; ?stream=N sends N chunks 0.3 s apart;
-# ?pause=S waits S seconds after the first chunk.
-APP = """\
-import os, signal, sys, time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlsplit
-
-class App(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def do_GET(self):
-        query = {k: v[0] for k, v in parse_qs(urlsplit(self.path).query).items()}
-        time.sleep(float(query.get("sleep", 0)))
-        if "stream" in query:
-            self.send_response(200)
-            self.send_header("transfer-encoding", "chunked")
-            self.end_headers()
-            for n in range(int(query["stream"])):
-                piece = f"{n}\\n".encode()
-                self.wfile.write(b"%x\\r\\n%s\\r\\n" % (len(piece), piece))
-                self.wfile.flush()
-                time.sleep(float(query.get("pause", 0)) if n == 0 else 0.3)
-            self.wfile.write(b"0\\r\\n\\r\\n")
-            return
-        body = str(os.getpid()).encode()
-        self.send_response(200)
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
-
-signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), App).serve_forever()
-"""
 
 
 def ksvc(name: str, container: dict[str, Any], annotations: dict[str, str],
@@ -123,7 +86,7 @@ def replicas(revision: dict[str, Any]) -> int:
 @pytest.fixture
 async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
     app = tmp_path / "app.py"
-    app.write_text(APP)
+    app.write_text(SAMPLE_APP)
     shoal = ShoalProcess(tmp_path / "data", "--autoscaler-tick", "0.5").start()
     try:
         async with aiohttp.ClientSession() as http:

@@ -49,7 +49,6 @@ class DispatcherProcess:
         self.data_dir = data_dir
         self.log_level = log_level
         self.process: asyncio.subprocess.Process | None = None
-        self.starts = 0
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
 
@@ -78,7 +77,6 @@ class DispatcherProcess:
             except OSError as exc:
                 log.error("cannot start the event dispatcher: %s", exc)
             else:
-                self.starts += 1
                 code = await self.process.wait()
                 if self._stopping:
                     return

@@ -30,7 +30,14 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from shoal.eventing.log import HeadWatch, LogClosed, SQLiteEventLog, Tail, connect
+from shoal.eventing.log import (
+    HeadWatch,
+    LogClosed,
+    SQLiteEventLog,
+    Tail,
+    connect,
+    select_records,
+)
 
 log = logging.getLogger("shoal.eventing.follower")
 
@@ -198,9 +205,7 @@ class FollowerLog:
         if len(rows) < limit and last < head:
             if self._closed:
                 raise LogClosed("the event log is closed")
-            more: list[tuple[int, bytes]] = self._db.execute(
-                "SELECT seq, data FROM records WHERE stream=? AND seq>? AND seq<=? "
-                "ORDER BY seq LIMIT ?", (stream, last, head, limit - len(rows))).fetchall()
+            more = select_records(self._db, stream, last, head, limit - len(rows))
             if more and more[-1][0] - more[0][0] == len(more) - 1:  # no gap: keep them
                 if tail is None:
                     tail = self._tails[stream] = Tail()

@@ -279,6 +279,15 @@ def connect(path: Path, durable: bool) -> sqlite3.Connection:
     return db
 
 
+def select_records(db: sqlite3.Connection, stream: str, after: int, head: int,
+                   limit: int) -> list[tuple[int, bytes]]:
+    """Records of ``stream`` with ``after < seq <= head``, in order, at most ``limit``."""
+    rows: list[tuple[int, bytes]] = db.execute(
+        "SELECT seq, data FROM records WHERE stream=? AND seq>? AND seq<=? ORDER BY seq "
+        "LIMIT ?", (stream, after, head, limit)).fetchall()
+    return rows
+
+
 class SQLiteEventLog:
     """The durable event log: one SQLite file, one writer thread, group commit."""
 
@@ -334,10 +343,7 @@ class SQLiteEventLog:
             return tail.read(after, limit)
         if self._closed:
             raise LogClosed("the event log is closed")
-        rows = self._rdb.execute(
-            "SELECT seq, data FROM records WHERE stream=? AND seq>? AND seq<=? ORDER BY seq "
-            "LIMIT ?", (stream, after, head, limit)).fetchall()
-        return [(seq, data) for seq, data in rows]
+        return select_records(self._rdb, stream, after, head, limit)
 
     def head(self, stream: str) -> int:
         return self._heads.get(stream, 0)

@@ -233,8 +233,8 @@ class EventingPlane(TriggerFollower):
         self.compact_every = compact_every
         self.clock: Clock = clock or SystemClock()
         self.durable_dispatch = durable_dispatch
-        self.log_path = data_dir / "events.db"
-        self.durable_log: SQLiteEventLog = SQLiteEventLog(self.log_path, durable=durable)
+        self.durable_log: SQLiteEventLog = SQLiteEventLog(data_dir / "events.db",
+                                                          durable=durable)
         self.memory_log: EventLog = MemoryEventLog()
         self.jetstream = JetStreamBackend(client)
         self.eventtypes = EventTypeRecorder(client)
