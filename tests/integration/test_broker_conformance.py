@@ -47,6 +47,12 @@ async def sink() -> AsyncIterator[Sink]:
     await s.stop()
 
 
+async def send_numbered(eventing: EventingHarness, count: int) -> None:
+    """Events with ids 0 .. count - 1 into the broker "default", in that order."""
+    for i in range(count):
+        await eventing.send("default", event(str(i)))
+
+
 def condition(obj: dict[str, Any], type_: str) -> dict[str, Any]:
     return next(c for c in obj["status"]["conditions"] if c["type"] == type_)
 
@@ -289,8 +295,7 @@ async def test_ordered_mode_keeps_log_order(eventing: EventingHarness) -> None:
         await eventing.broker("default")
         await eventing.trigger("ordered", "default", s.url,
                                annotations={"shoal.dev/delivery-order": "ordered"})
-        for i in range(20):
-            await eventing.send("default", event(str(i)))
+        await send_numbered(eventing, 20)
         got = await s.wait_for(20)
         assert [e.id for e in got] == [str(i) for i in range(20)]
     finally:
@@ -332,9 +337,54 @@ async def test_in_flight_limit_bounds_concurrent_deliveries(eventing: EventingHa
         await eventing.broker("default")
         await eventing.trigger("limited", "default", s.url,
                                annotations={"shoal.dev/max-in-flight": "2"})
-        for i in range(10):
-            await eventing.send("default", event(str(i)))
+        await send_numbered(eventing, 10)
         await s.wait_for(10)
         assert peak == 2
     finally:
         await s.stop()
+
+
+async def test_a_trigger_at_its_in_flight_limit_does_not_hold_back_the_others(
+        eventing: EventingHarness, sink: Sink) -> None:
+    release = asyncio.Event()
+
+    async def stuck(ev: CloudEvent, n: int) -> web.Response:
+        await release.wait()
+        return web.Response(status=202)
+
+    slow = await Sink(stuck).start()
+    try:
+        await eventing.broker("default")
+        await eventing.trigger("slow", "default", slow.url,
+                               annotations={"shoal.dev/max-in-flight": "1"})
+        await eventing.trigger("fast", "default", sink.url)
+        await send_numbered(eventing, 20)
+        fast = await sink.wait_for(20)
+        assert sorted(int(e.id) for e in fast) == list(range(20))
+        assert len(slow.events) == 1  # the one in flight, holding its Trigger back
+        release.set()
+        got = await slow.wait_for(20)
+        assert sorted(int(e.id) for e in got) == list(range(20))
+    finally:
+        release.set()
+        await slow.stop()
+
+
+async def test_triggers_of_one_broker_each_get_exactly_what_matches(
+        eventing: EventingHarness) -> None:
+    sinks = [await Sink().start() for _ in range(3)]
+    try:
+        await eventing.broker("default")
+        for i, s in enumerate(sinks):
+            await eventing.trigger(f"t{i}", "default", s.url,
+                                   filter={"attributes": {"type": f"com.example.{i}"}})
+        for n in range(30):
+            await eventing.send("default", event(str(n), type_=f"com.example.{n % 3}"))
+        for i, s in enumerate(sinks):
+            got = await s.wait_for(10)
+            assert sorted(int(e.id) for e in got) == [n for n in range(30) if n % 3 == i]
+        await asyncio.sleep(0.2)  # nothing more arrives
+        assert [len(s.events) for s in sinks] == [10, 10, 10]
+    finally:
+        for s in sinks:
+            await s.stop()

@@ -121,6 +121,9 @@ class SubscriberConsumer(TriggerConsumer):
                  flush_interval: float = 0.05) -> None:
         super().__init__(plan, deliverer, no_broker, flush_interval=flush_interval)
 
+    def _skip(self, data: bytes) -> bool:
+        return False  # every event of a channel goes to every subscriber
+
     async def _handle(self, seq: int, data: bytes) -> None:
         try:
             await dispatch(self.deliverer, self.plan, CloudEvent.from_record(data))

@@ -11,6 +11,12 @@ At least once: the cursor is the highest sequence number below which every recor
 cursor, so an event may be delivered twice but never lost. A Trigger seen for the first time
 starts at the head of the log: it gets the events that arrive after it, as in Knative.
 
+The consumers of one stream that have caught up with it share a ``Feed``: one task that
+reads each new record once and offers it to every one of them, which filters it at once
+and hands a match to a delivery worker. A consumer leaves the feed when its deliveries in
+flight reach the limit, and reads on from its own position; it joins again once it has
+caught up. A consumer in ordered mode always reads on its own.
+
 Annotations on a Trigger: ``shoal.dev/delivery-order: ordered`` (Knative's Kafka broker
 spelling ``kafka.eventing.knative.dev/delivery.order`` is read too) and
 ``shoal.dev/max-in-flight: N`` (default 100).
@@ -23,6 +29,7 @@ import collections
 import contextlib
 import functools
 import logging
+import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -31,6 +38,7 @@ from shoal.eventing.backoff import RetryPolicy
 from shoal.eventing.delivery import Deliverer
 from shoal.eventing.event import CloudEvent
 from shoal.eventing.ingress import TTL, BrokerTarget, Target, ttl_of
+from shoal.eventing.log import EventLog, LogClosed
 
 log = logging.getLogger("shoal.eventing.dispatcher")
 
@@ -73,8 +81,13 @@ async def deliver_to_trigger(plan: TriggerPlan, event: CloudEvent, deliverer: De
                              publish: Publish) -> None:
     """Filter one event, deliver it (retries, dead-letter sink), and publish the reply back
     into the broker with its TTL one lower: what every consumer does with each event."""
-    if not plan.matches(event):
-        return
+    if plan.matches(event):
+        await deliver_matched(plan, event, deliverer, publish)
+
+
+async def deliver_matched(plan: TriggerPlan, event: CloudEvent, deliverer: Deliverer,
+                          publish: Publish) -> None:
+    """``deliver_to_trigger`` for an event that has passed the Trigger's filter."""
     result = await deliverer.deliver(event, plan.subscriber, plan.policy,
                                      dead_letter=plan.dead_letter,
                                      extra_headers={"Kn-Namespace": plan.namespace})
@@ -118,6 +131,75 @@ class Consumer(Protocol):
 ConsumerFactory = Callable[[TriggerPlan, Deliverer, Publish], Consumer]
 
 
+class Feed:
+    """The new records of one stream, read once for every consumer that has caught up with
+    it (``join``): each is offered every record in order, and may leave at any record."""
+
+    def __init__(self, log: EventLog, stream: str, batch: int = 256) -> None:
+        self.log = log
+        self.stream = stream
+        self.batch = batch
+        self.pos = 0  # the last record offered; every consumer in the feed has read it
+        self.consumers: list[TriggerConsumer] = []
+        self._task: asyncio.Task[None] | None = None
+
+    def join(self, consumer: TriggerConsumer) -> bool:
+        """Take the consumer on if it has read exactly as far as the feed (any position,
+        when the feed is not running); otherwise it reads on its own for now."""
+        if self._task is None:
+            self.pos = consumer.read_pos
+            self._task = asyncio.get_running_loop().create_task(
+                self._run(), name=f"feed {self.stream}")
+        elif consumer.read_pos != self.pos:
+            return False
+        self.consumers.append(consumer)
+        return True
+
+    def leave(self, consumer: TriggerConsumer) -> None:
+        with contextlib.suppress(ValueError):
+            self.consumers.remove(consumer)
+        task = self._task
+        if not self.consumers and task is not None and task is not asyncio.current_task():
+            task.cancel()  # waiting for records nobody is left to take
+
+    async def _run(self) -> None:
+        try:
+            while self.consumers:
+                records = await self.log.read(self.stream, self.pos, self.batch)
+                if not records:
+                    await self.log.wait(self.stream, self.pos)
+                    continue
+                for seq, data in records:
+                    for consumer in tuple(self.consumers):
+                        consumer.offer(seq, data)
+                    self.pos = seq
+        except (asyncio.CancelledError, LogClosed):
+            pass
+        except Exception:
+            log.exception("reading stream %s failed; its consumers read on their own",
+                          self.stream)
+        finally:
+            self._task = None
+            feeds = _FEEDS.get(self.log)
+            if feeds is not None and feeds.get(self.stream) is self:
+                del feeds[self.stream]
+            consumers, self.consumers = self.consumers, []
+            for consumer in consumers:
+                consumer.released()
+
+
+_FEEDS: weakref.WeakKeyDictionary[EventLog, dict[str, Feed]] = weakref.WeakKeyDictionary()
+
+
+def feed_of(log: EventLog, stream: str) -> Feed:
+    """The feed of a stream, one per log and stream in a process."""
+    feeds = _FEEDS.setdefault(log, {})
+    feed = feeds.get(stream)
+    if feed is None:
+        feed = feeds[stream] = Feed(log, stream)
+    return feed
+
+
 class TriggerConsumer:
     """The consumer of a broker kept in an event log: a cursor in the log per Trigger."""
 
@@ -145,10 +227,17 @@ class TriggerConsumer:
         self._pending: collections.deque[tuple[int, bytes]] = collections.deque()
         self._tasks: set[asyncio.Task[None]] = set()  # the workers delivering
         self._idle: collections.deque[asyncio.Future[None]] = collections.deque()
+        self._feed: Feed | None = None  # the stream's feed, while in it
+        self._released: asyncio.Future[None] | None = None  # the reader waits here meanwhile
 
     @property
     def cursor(self) -> int:
         return self._done_below
+
+    @property
+    def read_pos(self) -> int:
+        """The last record taken (handed to a worker, or filtered out)."""
+        return self._read_pos
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"trigger {self.plan.name}")
@@ -170,29 +259,77 @@ class TriggerConsumer:
         self._done_below = self._read_pos = self._written = stored
         self.ready = True
         flusher = asyncio.create_task(self._flusher())
+        loop = asyncio.get_running_loop()
         try:
             while True:
                 records = await target.log.read(target.stream, self._read_pos, self.batch)
                 if not records:
+                    feed = feed_of(target.log, target.stream)
+                    if not self.plan.ordered and not self._full() and feed.join(self):
+                        self._feed = feed
+                        self._released = loop.create_future()
+                        await self._released  # the feed offers records until then
+                        continue
                     await target.log.wait(target.stream, self._read_pos)
                     continue
                 for seq, data in records:
                     if self.plan.ordered:
                         self._read_pos = seq
                         self._in_flight.append(seq)
-                        await self._handle(seq, data)
+                        if self._skip(data):
+                            self._done(seq)
+                        else:
+                            await self._handle(seq, data)
                         continue
-                    if len(self._in_flight) - len(self._finished) >= self.plan.max_in_flight:
-                        self._room = asyncio.get_running_loop().create_future()
+                    if self._full():
+                        self._room = loop.create_future()
                         await self._room
-                    self._read_pos = seq
-                    self._in_flight.append(seq)
-                    self._pending.append((seq, data))
-                    self._wake_worker()
+                    self._take(seq, data)
         finally:
+            if self._feed is not None:
+                self._feed.leave(self)
+                self._feed = None
             flusher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await flusher
+
+    def _full(self) -> bool:
+        return len(self._in_flight) - len(self._finished) >= self.plan.max_in_flight
+
+    def _take(self, seq: int, data: bytes) -> None:
+        """Take the next record: filtered out at once, or handed to a worker."""
+        self._read_pos = seq
+        self._in_flight.append(seq)
+        if self._skip(data):
+            self._done(seq)
+        else:
+            self._pending.append((seq, data))
+            self._wake_worker()
+
+    def offer(self, seq: int, data: bytes) -> None:
+        """The feed's next record: taken, or (at the in-flight limit, or when the plan
+        became ordered) left for the reader, which the feed lets go."""
+        if self.plan.ordered or self._full():
+            assert self._feed is not None
+            self._feed.leave(self)
+            self.released()
+            return
+        self._take(seq, data)
+
+    def released(self) -> None:
+        """Out of the feed: the reader reads on from its own position."""
+        self._feed = None
+        released = self._released
+        if released is not None and not released.done():
+            released.set_result(None)
+
+    def _skip(self, data: bytes) -> bool:
+        """Whether the Trigger's filter leaves the record out (a record that cannot be
+        read is not skipped: its delivery fails and says so)."""
+        try:
+            return not self.plan.matches(decode(data))
+        except Exception:
+            return False
 
     def _wake_worker(self) -> None:
         """A pending record needs a worker: an idle one, else a new one (up to the limit
@@ -223,10 +360,10 @@ class TriggerConsumer:
             await self._handle(seq, data)
 
     async def _handle(self, seq: int, data: bytes) -> None:
+        """Deliver a record that passed the filter (``_skip``), and mark it done."""
         plan = self.plan
         try:
-            await deliver_to_trigger(plan, decode(data), self.deliverer,
-                                     self.publish)
+            await deliver_matched(plan, decode(data), self.deliverer, self.publish)
         except asyncio.CancelledError:
             raise
         except Exception:

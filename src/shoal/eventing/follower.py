@@ -5,9 +5,13 @@ dispatcher process runs the consumers of every stream in it. They share the file
 the reader read while the writer writes) and a ``socketpair`` (``SOCK_SEQPACKET``) that
 carries two kinds of message:
 
-- to the dispatcher, a wake-up after every commit that appended records: it then reads the
-  heads of the streams again and wakes the consumers waiting on them (it also reads them
-  every ``poll`` seconds, so a wake-up lost to a full socket only delays);
+- to the dispatcher, after every commit that appended records, those records with their
+  streams and sequence numbers (``encode_appended``): it keeps them as the streams' newest
+  records and wakes the consumers waiting on them, so that a dispatcher that keeps up reads
+  nothing from the file. A commit of more than ``PUSH_BYTES`` of records is announced by a
+  bare wake-up instead, and the dispatcher reads the streams' heads and then the records
+  from the file; it also reads the heads every ``poll`` seconds, so a message lost to a
+  full socket only delays;
 - to ``shoal up``, the positions the consumers reached: ``[[consumer, stream, seq], ...]``,
   JSON, every consumer that moved in one message at most every ``REPORT_EVERY`` seconds
   (so that ``shoal up`` writes them in one transaction). ``shoal up`` writes them with
@@ -27,10 +31,12 @@ import json
 import logging
 import socket
 import sqlite3
+import struct
 from pathlib import Path
 from typing import Any
 
 from shoal.eventing.log import (
+    Appended,
     HeadWatch,
     LogClosed,
     SQLiteEventLog,
@@ -46,6 +52,52 @@ REPORT_EVERY = 0.05  # seconds between reports of the consumers' positions
 REPORT_ENTRIES = 256  # positions in one message at most
 TAIL_RECORDS = 1024  # records of each stream kept after a read, for its other consumers
 PIN_WAIT = 2.0  # seconds a consumer waits for the cursor shoal up creates for it
+PUSH_BYTES = 32768  # records of one commit sent over the link at most; more: a wake-up
+
+PUSH = b"R"  # a message of records; any other message to the dispatcher is a bare wake-up
+WAKE = b"w"
+_ENTRY = struct.Struct("!HqI")  # per append: stream name's length, first seq, record count
+_LENGTH = struct.Struct("!I")  # per record: its length
+
+
+def encode_appended(appended: Appended) -> bytes:
+    """The message that hands a commit's records to the dispatcher: ``PUSH``, then per
+    append its entry, the stream's name and each record after its length; a bare
+    ``WAKE`` when the records come to more than ``PUSH_BYTES``."""
+    size = sum(len(data) + _LENGTH.size for _, _, records in appended for data in records)
+    if size > PUSH_BYTES:
+        return WAKE
+    parts = [PUSH]
+    for stream, first, records in appended:
+        name = stream.encode()
+        parts += (_ENTRY.pack(len(name), first, len(records)), name)
+        for data in records:
+            parts += (_LENGTH.pack(len(data)), data)
+    return b"".join(parts)
+
+
+def decode_appended(message: bytes) -> Appended:
+    """The appends of a ``PUSH`` message; ``ValueError`` when it is malformed."""
+    appended: Appended = []
+    pos, end = len(PUSH), len(message)
+    try:
+        while pos < end:
+            length, first, count = _ENTRY.unpack_from(message, pos)
+            pos += _ENTRY.size
+            stream = message[pos:pos + length].decode()
+            pos += length
+            records = []
+            for _ in range(count):
+                (size,) = _LENGTH.unpack_from(message, pos)
+                pos += _LENGTH.size
+                records.append(message[pos:pos + size])
+                pos += size
+            appended.append((stream, first, records))
+    except struct.error as exc:
+        raise ValueError(f"a truncated message of records: {exc}") from None
+    if pos != end:
+        raise ValueError("a truncated message of records")
+    return appended
 
 
 def link_pair() -> tuple[socket.socket, socket.socket]:
@@ -69,10 +121,11 @@ class CursorRelay:
         self._loop.add_reader(self._link.fileno(), self._readable)
         self.log.on_commit = self.wake
 
-    def wake(self) -> None:
-        """Runs on the log's writer thread: never blocks, and a lost wake-up only delays."""
+    def wake(self, appended: Appended) -> None:
+        """Runs on the log's writer thread after a commit: hands its records on. Never
+        blocks; a lost message only delays (the dispatcher polls the heads)."""
         with contextlib.suppress(OSError):
-            self._link.send(b"w", socket.MSG_DONTWAIT)
+            self._link.send(encode_appended(appended), socket.MSG_DONTWAIT)
 
     def _readable(self) -> None:
         for _ in range(64):
@@ -160,22 +213,40 @@ class FollowerLog:
                 self._watch.notify(stream)
 
     def _readable(self) -> None:
-        eof = False
+        stale = False  # a bare wake-up came: the heads are read from the file
         for _ in range(256):
             try:
-                if not self._link.recv(MESSAGE_BYTES):
-                    eof = True
-                    break
+                message = self._link.recv(MESSAGE_BYTES)
             except BlockingIOError:
                 break
             except OSError:
-                eof = True
-                break
-        if eof:
-            self._detach()
-            self.gone.set()
-            return
-        self.refresh()
+                message = b""
+            if not message:
+                self._detach()
+                self.gone.set()
+                return
+            if message[:len(PUSH)] != PUSH:
+                stale = True
+                continue
+            try:
+                self._take(decode_appended(message))
+            except ValueError as exc:
+                log.warning("ignoring a malformed message from shoal up: %s", exc)
+                stale = True
+        if stale:
+            self.refresh()
+
+    def _take(self, appended: Appended) -> None:
+        """Records just committed: the newest of their streams, read from memory."""
+        for stream, first, records in appended:
+            tail = self._tails.get(stream)
+            if tail is None:
+                tail = self._tails[stream] = Tail()
+            tail.extend(first, records, TAIL_RECORDS)
+            last = first + len(records) - 1
+            if last > self._heads.get(stream, 0):
+                self._heads[stream] = last
+                self._watch.notify(stream)
 
     async def _poll_heads(self) -> None:
         while True:

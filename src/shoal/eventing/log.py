@@ -39,6 +39,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 Clock = Callable[[], float]
+# What one commit appended: (stream, seq of the first record, the records), per append.
+Appended = list[tuple[str, int, list[bytes]]]
 
 BATCH_RECORDS = 4096  # records written in one transaction at most
 COMPACT_CHUNK = 5000  # records deleted by one compaction step at most
@@ -315,9 +317,9 @@ class SQLiteEventLog:
         self._queue: queue.SimpleQueue[_Op] = queue.SimpleQueue()
         self._closed = False
         self.commits = 0  # write transactions committed: one per group commit
-        # Called on the writer thread after each commit that appended records (the
-        # dispatcher process is told to read on): it must not block.
-        self.on_commit: Callable[[], None] | None = None
+        # Called on the writer thread after each commit that appended records, with them
+        # (they are handed on to the dispatcher process): it must not block.
+        self.on_commit: Callable[[Appended], None] | None = None
         self._thread = threading.Thread(target=self._run, name="eventlog-writer", daemon=True)
         self._thread.start()
 
@@ -454,9 +456,12 @@ class SQLiteEventLog:
                 stopping = isinstance(batch.ops[-1], _Stop)
                 self._write(batch)
                 on_commit = self.on_commit
-                if on_commit is not None and batch.error is None and any(
-                        isinstance(op, _Append) for op in batch.ops):
-                    on_commit()
+                if on_commit is not None and batch.error is None:
+                    appended = [(op.stream, first, op.records)
+                                for op, first in zip(batch.ops, batch.results, strict=True)
+                                if isinstance(op, _Append)]
+                    if appended:
+                        on_commit(appended)
                 loop = self._loop
                 if loop is not None:
                     try:

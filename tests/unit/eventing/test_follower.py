@@ -12,8 +12,16 @@ from pathlib import Path
 import pytest
 
 from shoal.eventing import follower as follower_module
-from shoal.eventing.follower import CursorRelay, FollowerLog, link_pair
-from shoal.eventing.log import SQLiteEventLog
+from shoal.eventing.follower import (
+    PUSH_BYTES,
+    WAKE,
+    CursorRelay,
+    FollowerLog,
+    decode_appended,
+    encode_appended,
+    link_pair,
+)
+from shoal.eventing.log import Appended, SQLiteEventLog
 
 
 @dataclass
@@ -61,6 +69,58 @@ async def test_a_commit_wakes_the_follower_which_reads_the_records(ends: Ends) -
     assert await ends.follower.wait("s", 2, timeout=2)
     assert await ends.follower.read("s", 0, limit=10) == [
         (1, b"one"), (2, b"two"), (3, b"three")]
+
+
+def file_reads(follower: FollowerLog) -> list[str]:
+    """The statements the follower runs on the log's file from now on."""
+    statements: list[str] = []
+    follower._db.set_trace_callback(statements.append)
+    return statements
+
+
+async def test_a_commit_hands_its_records_over_the_link_not_the_file(ends: Ends) -> None:
+    reads = file_reads(ends.follower)
+    await ends.writer.append("s", [b"one", b"two"])
+    await ends.writer.append("t", [b"other"])
+    assert await ends.follower.wait("s", 0, timeout=2)
+    assert await ends.follower.wait("t", 0, timeout=2)
+    assert await ends.follower.read("s", 0) == [(1, b"one"), (2, b"two")]
+    assert await ends.follower.read("t", 0) == [(1, b"other")]
+    assert reads == []
+
+
+async def test_a_large_commit_is_announced_and_read_from_the_file(ends: Ends) -> None:
+    big = [bytes([65 + i]) * 1000 for i in range(PUSH_BYTES // 1000 + 1)]
+    reads = file_reads(ends.follower)
+    await ends.writer.append("s", big)
+    assert await ends.follower.wait("s", 0, timeout=2)
+    assert await ends.follower.read("s", 0, limit=1000) == list(enumerate(big, start=1))
+    assert any("FROM records" in statement for statement in reads)
+
+
+async def test_records_of_a_lost_message_are_read_from_the_file(ends: Ends) -> None:
+    lost: list[Appended] = []
+
+    def lose_the_second(appended: Appended) -> None:
+        if len(lost) == 1:
+            lost.append(appended)
+            return
+        lost.append(appended)
+        ends.relay.wake(appended)
+
+    ends.writer.on_commit = lose_the_second
+    for record in (b"a", b"b", b"c"):
+        await ends.writer.append("s", [record])
+    assert await ends.follower.wait("s", 2, timeout=2)
+    assert await ends.follower.read("s", 0) == [(1, b"a"), (2, b"b"), (3, b"c")]
+
+
+def test_the_message_of_a_commit_round_trips() -> None:
+    appended: Appended = [("broker/ns/b/u", 7, [b"x", b"", b"\x00\xff"]), ("s", 1, [b"y"])]
+    assert decode_appended(encode_appended(appended)) == appended
+    assert encode_appended([("s", 1, [b"z" * (PUSH_BYTES + 1)])]) == WAKE
+    with pytest.raises(ValueError, match="truncated"):
+        decode_appended(encode_appended(appended)[:-1])
 
 
 async def test_positions_move_only_cursors_the_writer_created(ends: Ends) -> None:
