@@ -1,19 +1,25 @@
 """Broker figures: durable ingest rate, and end-to-end latency at a fixed rate.
 
 Run: ``.venv/bin/python bench/eventing_bench.py [--seconds 10] [--rate 1000]
-[--sender auto|wrk|python]``.
+[--sender auto|wrk|python] [--subscriber auto|c|python]``.
 
 A real ``shoal up`` child process runs the broker (class SQLiteBroker: every 202 is on
-disk), and a process of its own runs the subscriber, a server on 127.0.0.1 (Shoal's lean
-HTTP server) that timestamps each arrival. The flood's senders are ``wrk`` (one thread,
-``--senders`` keep-alive connections, a generated Lua script posting binary-mode
-CloudEvents with unique ids; whole seconds) when it is on PATH, as Knative's benchmarks
-use a C load generator, else (or with ``--sender python``) coroutines in this process on
-Shoal's lean HTTP client, which take CPU the broker and the subscriber could use. The
-latency phases always send from this process, paced, to know each event's send time. On
-a shared machine the rates move with the load; the CPU time ``shoal up`` spends per event
-(read from ``/proc``, with its event dispatcher process's) moves much less, and is printed
-beside them. Printed, with
+disk), and a process of its own runs the subscriber, a server on 127.0.0.1 that timestamps
+each arrival. The subscriber is measuring equipment, so it is compiled, as Knative's
+benchmarks use Go receivers: ``bench/subscriber.c`` (single-threaded, epoll), built with
+``cc`` into a temporary directory at the start of the run, takes about a third of the CPU
+per request that a Python server does (most of what is left is the kernel's TCP work), CPU
+the system under test can use instead. Without ``cc`` (or with ``--subscriber python``) it
+is Shoal's lean HTTP server in a Python process; the first line printed says which.
+
+The flood's senders are ``wrk`` (one thread, ``--senders`` keep-alive connections, a
+generated Lua script posting binary-mode CloudEvents with unique ids; whole seconds) when
+it is on PATH, as Knative's benchmarks use a C load generator, else (or with
+``--sender python``) coroutines in this process on Shoal's lean HTTP client, which take
+CPU the broker and the subscriber could use. The latency phases always send from this
+process, paced, to know each event's send time. On a shared machine the rates move with
+the load; the CPU time ``shoal up`` spends per event (read from ``/proc``, with its event
+dispatcher process's) moves much less, and is printed beside them. Printed, with
 baselines from the same run:
 
 - acknowledged events/s into the broker from 32 concurrent senders (``--senders``), with
@@ -46,6 +52,8 @@ import os
 import re
 import resource
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
@@ -55,6 +63,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import uvloop
 
 from shoal.eventing.httpclient import HTTPClient
 from shoal.eventing.httpserver import LeanHTTPServer, Request, Response
@@ -102,22 +111,18 @@ def subscriber_main(port_out: Connection) -> None:
         await sub.server.stop()
 
     with contextlib.suppress(EOFError):
-        asyncio.run(serve())
+        uvloop.run(serve())
 
 
-class RemoteSubscriber:
-    """The parent's handle on the subscriber process."""
+class SubscriberProcess:
+    """The parent's handle on a subscriber running in a process of its own (its URL and
+    pid): what both subscribers answer, over HTTP. Started by a subclass."""
 
-    def __init__(self) -> None:
-        parent, child = mp.get_context("spawn").Pipe()
-        self._pipe = parent
-        self.process = mp.get_context("spawn").Process(target=subscriber_main, args=(child,),
-                                                        daemon=True)
-        self.process.start()
-        child.close()
-        if not parent.poll(30):
-            raise RuntimeError("the subscriber did not start")
-        self.url = f"http://127.0.0.1:{parent.recv()}/"
+    name = ""
+
+    def __init__(self, port: int, pid: int | None) -> None:
+        self.url = f"http://127.0.0.1:{port}/"
+        self.pid = pid
         self._client = HTTPClient()
 
     async def count(self) -> int:
@@ -130,15 +135,103 @@ class RemoteSubscriber:
         return found
 
     def cpu(self) -> float:
-        return cpu_seconds(self.process.pid)
+        return cpu_seconds(self.pid)
 
     async def stop(self) -> None:
         await self._client.close()
+        self._end()
+
+    def _end(self) -> None:
+        """End the process: ask it to (it serves until its input closes), wait at most 10 s,
+        then kill it."""
+        raise NotImplementedError
+
+
+class RemoteSubscriber(SubscriberProcess):
+    """``Subscriber`` in a Python process (``subscriber_main``), for when there is no C
+    compiler."""
+
+    name = "Python (Shoal's lean HTTP server)"
+
+    def __init__(self) -> None:
+        parent, child = mp.get_context("spawn").Pipe()
+        self._pipe = parent
+        self.process = mp.get_context("spawn").Process(target=subscriber_main, args=(child,),
+                                                        daemon=True)
+        self.process.start()
+        child.close()
+        if not parent.poll(30):
+            raise RuntimeError("the subscriber did not start")
+        super().__init__(parent.recv(), self.process.pid)
+
+    def _end(self) -> None:
         self._pipe.close()
         self.process.join(10)
         if self.process.is_alive():
             self.process.kill()
             self.process.join()
+
+
+C_SOURCE = Path(__file__).with_name("subscriber.c")
+
+
+class CSubscriber(SubscriberProcess):
+    """``bench/subscriber.c``, compiled with ``cc`` into a temporary directory (removed on
+    ``stop``); it prints its port, and serves until its stdin closes. Raises
+    ``RuntimeError`` when it cannot be compiled or started."""
+
+    name = f"C (bench/{C_SOURCE.name})"
+
+    def __init__(self, cc: str) -> None:
+        self._tmp = tempfile.TemporaryDirectory(prefix="shoal-subscriber-")
+        try:
+            exe = Path(self._tmp.name) / "subscriber"
+            built = subprocess.run([cc, "-O2", "-Wall", "-Wextra", "-o", str(exe), str(C_SOURCE)],
+                                   capture_output=True, text=True, timeout=120, check=False)
+            if built.returncode != 0:
+                raise RuntimeError(f"{cc} failed ({built.returncode}): "
+                                   f"{built.stderr.strip() or built.stdout.strip()}")
+            self.proc = subprocess.Popen([str(exe)], stdin=subprocess.PIPE,
+                                         stdout=subprocess.PIPE)
+            assert self.proc.stdout is not None
+            line = self.proc.stdout.readline()
+            if not line.strip().isdigit():
+                self._end()
+                raise RuntimeError(f"the C subscriber did not start (exit {self.proc.returncode})")
+        except BaseException:
+            self._tmp.cleanup()
+            raise
+        super().__init__(int(line), self.proc.pid)
+
+    def _end(self) -> None:
+        for pipe in (self.proc.stdin, self.proc.stdout):
+            if pipe is not None:
+                pipe.close()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self._tmp.cleanup()
+
+
+def start_subscriber(choice: str) -> SubscriberProcess:
+    """The subscriber ``--subscriber`` asks for: ``c``, ``python``, or ``auto`` (the C one
+    when ``cc`` is on PATH and compiles it, else the Python one, its name saying why)."""
+    why = ""
+    if choice != "python":
+        cc = shutil.which("cc")
+        try:
+            if cc is None:
+                raise RuntimeError("cc is not on PATH")
+            return CSubscriber(cc)
+        except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
+            if choice == "c":
+                sys.exit(f"--subscriber c: {exc}")
+            why = f"; no C subscriber: {exc}"
+    sub = RemoteSubscriber()
+    sub.name += why
+    return sub
 
 
 def cpu_seconds(pid: int | None) -> float:
@@ -191,7 +284,7 @@ async def until(done: Callable[[], Awaitable[bool]], timeout: float) -> None:
         await asyncio.sleep(0.1)
 
 
-async def delivered(sub: RemoteSubscriber, start: int, expected: int, timeout: float) -> int:
+async def delivered(sub: SubscriberProcess, start: int, expected: int, timeout: float) -> int:
     """Wait until ``expected`` events arrived since the count was ``start``; how many did."""
     async def enough() -> bool:
         return await sub.count() - start >= expected
@@ -376,7 +469,7 @@ async def paced(http: HTTPClient, url: str, rate: int, seconds: float,
     return sent, acked
 
 
-async def latencies(http: HTTPClient, sub: RemoteSubscriber, url: str, rate: int,
+async def latencies(http: HTTPClient, sub: SubscriberProcess, url: str, rate: int,
                     seconds: float, prefix: str, fanout: int) -> tuple[list[float], int, int]:
     """Send at a fixed rate; latencies in ms, acknowledged count, and how many never
     reached every trigger. Half a second at the rate goes first, unmeasured, so that the
@@ -393,7 +486,7 @@ async def latencies(http: HTTPClient, sub: RemoteSubscriber, url: str, rate: int
     return found, acked, lost
 
 
-async def latency_run(http: HTTPClient, sub: RemoteSubscriber, url: str, rate: int,
+async def latency_run(http: HTTPClient, sub: SubscriberProcess, url: str, rate: int,
                       seconds: float, prefix: str, fanout: int, pid: int | None) -> str:
     cpu = shoal_cpu(pid)
     found, acked, lost = await latencies(http, sub, url, rate, seconds, prefix, fanout)
@@ -406,7 +499,7 @@ def sender_name(wrk: str | None) -> str:
     return "wrk, 1 thread" if wrk is not None else "Python coroutines"
 
 
-async def class_figures(http: aiohttp.ClientSession, lean: HTTPClient, sub: RemoteSubscriber,
+async def class_figures(http: aiohttp.ClientSession, lean: HTTPClient, sub: SubscriberProcess,
                         api: str, broker_class: str, args: argparse.Namespace,
                         wrk: str | None) -> tuple[float, float, float, int]:
     """One class: a broker and a trigger, then acknowledged events/s from the senders and
@@ -434,7 +527,7 @@ async def class_figures(http: aiohttp.ClientSession, lean: HTTPClient, sub: Remo
     return flooded.rate, pct(found, 50), pct(found, 99), lost
 
 
-async def compare_classes(args: argparse.Namespace, sub: RemoteSubscriber,
+async def compare_classes(args: argparse.Namespace, sub: SubscriberProcess,
                           wrk: str | None) -> None:
     classes = [c.strip() for c in args.classes.split(",") if c.strip()]
     with tempfile.TemporaryDirectory() as tmp:
@@ -477,11 +570,16 @@ async def main() -> None:
     parser.add_argument("--sender", choices=("auto", "wrk", "python"), default="auto",
                         help="the flood's senders: wrk, or coroutines in this process "
                              "(auto: wrk when it is on PATH)")
+    parser.add_argument("--subscriber", choices=("auto", "c", "python"), default="auto",
+                        help="the subscriber: bench/subscriber.c compiled with cc, or Shoal's "
+                             "lean HTTP server in a Python process (auto: C when cc is on "
+                             "PATH and compiles it)")
     args = parser.parse_args()
     wrk = None if args.sender == "python" else shutil.which("wrk")
     if args.sender == "wrk" and wrk is None:
         parser.error("--sender wrk: wrk is not on PATH")
-    sub = RemoteSubscriber()
+    sub = start_subscriber(args.subscriber)
+    print(f"subscriber: {sub.name}", flush=True)
     if args.classes:
         try:
             await compare_classes(args, sub, wrk)
@@ -557,4 +655,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    uvloop.run(main())

@@ -68,6 +68,11 @@ class TriggerPlan:
     ordered: bool = False
     max_in_flight: int = DEFAULT_MAX_IN_FLIGHT
 
+    @functools.cached_property
+    def headers(self) -> dict[str, str]:
+        """What every delivery of the Trigger adds to the event's headers."""
+        return {"Kn-Namespace": self.namespace}
+
 
 @functools.lru_cache(maxsize=DECODED_RECORDS)
 def decode(record: bytes) -> CloudEvent:
@@ -90,7 +95,7 @@ async def deliver_matched(plan: TriggerPlan, event: CloudEvent, deliverer: Deliv
     """``deliver_to_trigger`` for an event that has passed the Trigger's filter."""
     result = await deliverer.deliver(event, plan.subscriber, plan.policy,
                                      dead_letter=plan.dead_letter,
-                                     extra_headers={"Kn-Namespace": plan.namespace})
+                                     extra_headers=plan.headers)
     if result.reply is not None:
         ttl = ttl_of(event)
         reply = result.reply.copy()

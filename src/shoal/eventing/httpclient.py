@@ -135,6 +135,16 @@ class EncodedHeaders(dict[str, str]):
         return self._encoded
 
 
+def _pooled(route: _Route) -> _Connection | None:
+    """An idle connection to the route's host and port that is still open, if any."""
+    idle = route.idle
+    while idle:
+        connection = idle.pop()
+        if not connection.closed:
+            return connection
+    return None
+
+
 class HTTPClient:
     """Keeps up to ``max_idle_per_host`` idle connections per (host, port): as many as the
     deliveries in flight to one subscriber, so that a burst does not end in closing and
@@ -162,7 +172,9 @@ class HTTPClient:
             else _header_lines(headers).encode("latin-1")
         data = b"".join((route.head, b"%d\r\n" % len(body), lines, b"\r\n", body))
         for fresh in (False, True):
-            connection = await self._connection(route, fresh)
+            connection = None if fresh else _pooled(route)
+            if connection is None:
+                connection = await self._connect(route)
             try:
                 status, response_headers, payload = await connection.send(data)
             except ConnectionError:
@@ -177,12 +189,7 @@ class HTTPClient:
             return status, response_headers, payload
         raise ConnectionError("unreachable")  # pragma: no cover - the loop returns or raises
 
-    async def _connection(self, route: _Route, fresh: bool) -> _Connection:
-        idle = route.idle
-        while idle and not fresh:
-            connection = idle.pop()
-            if not connection.closed:
-                return connection
+    async def _connect(self, route: _Route) -> _Connection:
         loop = asyncio.get_running_loop()
         _, connection = await loop.create_connection(
             _Connection, connect_host(route.host), route.port)
