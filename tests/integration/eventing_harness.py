@@ -43,8 +43,9 @@ async def accept(event: CloudEvent, n: int) -> web.Response:
 
 
 class Sink:
-    def __init__(self, respond: Respond = accept) -> None:
+    def __init__(self, respond: Respond = accept, *, keepalive_timeout: float = 75.0) -> None:
         self.respond = respond
+        self.keepalive_timeout = keepalive_timeout  # seconds an idle connection stays open
         self.events: list[CloudEvent] = []
         self.headers: list[dict[str, str]] = []
         self.arrived = asyncio.Event()
@@ -62,7 +63,8 @@ class Sink:
     async def start(self) -> Sink:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_route("POST", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
+        self._runner = web.AppRunner(app, access_log=None,
+                                     keepalive_timeout=self.keepalive_timeout)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()

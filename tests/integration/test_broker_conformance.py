@@ -388,3 +388,18 @@ async def test_triggers_of_one_broker_each_get_exactly_what_matches(
     finally:
         for s in sinks:
             await s.stop()
+
+
+async def test_a_subscriber_that_closes_idle_connections_gets_each_event_once(
+        eventing: EventingHarness) -> None:
+    s = await Sink(keepalive_timeout=0.05).start()
+    try:
+        await eventing.broker("default")
+        await eventing.trigger("t", "default", s.url)
+        for i in range(4):
+            await eventing.send("default", event(str(i)))
+            await s.wait_for(i + 1)
+            await asyncio.sleep(0.15)  # the subscriber has closed the pooled connection
+        assert [e.id for e in s.events] == ["0", "1", "2", "3"]
+    finally:
+        await s.stop()

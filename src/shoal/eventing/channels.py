@@ -47,7 +47,7 @@ from shoal.eventing.backoff import RetryPolicy
 from shoal.eventing.delivery import Deliverer, error_extensions
 from shoal.eventing.dispatcher import TriggerConsumer, TriggerPlan
 from shoal.eventing.event import CloudEvent
-from shoal.eventing.httpclient import HTTPClient
+from shoal.eventing.httpclient import HTTPClient, Result
 from shoal.eventing.httpserver import Request, Response
 from shoal.eventing.ingress import DEFAULT_MAX_EVENT_BYTES, BrokerTarget, path_parts, receive
 from shoal.eventing.log import EventLog
@@ -124,7 +124,10 @@ class SubscriberConsumer(TriggerConsumer):
     def _skip(self, data: bytes) -> bool:
         return False  # every event of a channel goes to every subscriber
 
-    async def _handle(self, seq: int, data: bytes) -> None:
+    def _begin(self, seq: int, data: bytes) -> bool:
+        return False  # a subscriber's delivery also forwards its reply: a worker's job
+
+    async def _handle(self, seq: int, data: bytes, first: Result | None = None) -> None:
         try:
             await dispatch(self.deliverer, self.plan, CloudEvent.from_record(data))
         except asyncio.CancelledError:

@@ -54,7 +54,7 @@ from shoal.controllers.clock import Clock
 from shoal.eventing import codec
 from shoal.eventing.backoff import RetryPolicy, should_retry
 from shoal.eventing.event import CloudEvent
-from shoal.eventing.httpclient import EncodedHeaders, HTTPClient
+from shoal.eventing.httpclient import EncodedHeaders, Exchange, HTTPClient, Result
 
 log = logging.getLogger("shoal.eventing.delivery")
 
@@ -166,11 +166,16 @@ class Deliverer:
         dead_letter: str | None = None,
         extra_headers: Mapping[str, str] | None = None,
         strict_reply: bool = True,
+        first: Result | None = None,
     ) -> DeliveryResult:
-        """Deliver ``event`` to ``subscriber``, then to ``dead_letter`` if that failed."""
+        """Deliver ``event`` to ``subscriber``, then to ``dead_letter`` if that failed.
+
+        ``first`` is the response to a first attempt already made with ``begin`` (with the
+        same event, subscriber, policy and extra headers): the delivery goes on from it."""
         headers, body = self._request(event, policy, extra_headers)
         outcome, attempts = await self._send(
-            subscriber, headers, body, policy, reply=True, strict_reply=strict_reply
+            subscriber, headers, body, policy, reply=True, strict_reply=strict_reply,
+            first=first,
         )
         if outcome.error is None:
             if outcome.reply is None and attempts == 1:
@@ -214,6 +219,19 @@ class Deliverer:
             dead_letter_status=dls.status,
         )
 
+    def begin(self, event: CloudEvent, subscriber: str, policy: RetryPolicy,
+              extra_headers: Mapping[str, str] | None = None) -> Exchange | None:
+        """Make the first attempt of a delivery at once, with no coroutine, when it can be
+        (the lean client, no per-attempt timeout, an open pooled connection); None
+        otherwise. When its response is ``settled``, the delivery is done; otherwise
+        ``deliver(..., first=response)`` goes on from it. An exchange that failed was not
+        an attempt: the connection was one the server had closed (``deliver`` starts
+        over, as the client would have)."""
+        if self._lean is None or policy.timeout is not None:
+            return None
+        headers, body = self._request(event, policy, extra_headers)
+        return self._lean.begin(subscriber, headers, body)
+
     def _request(self, event: CloudEvent, policy: RetryPolicy,
                  extra_headers: Mapping[str, str] | None) -> tuple[Mapping[str, str], bytes]:
         """The headers and body that deliver ``event``, encoded once for every Trigger that
@@ -249,18 +267,22 @@ class Deliverer:
         *,
         reply: bool,
         strict_reply: bool,
+        first: Result | None = None,
     ) -> tuple[_Outcome, int]:
         """Attempt, and retry what may be retried; the last outcome and the attempt count.
 
         Each attempt posts straight from here when the lean client has no timeout to keep
-        (the common case: one coroutine less for every delivery to resume through)."""
+        (the common case: one coroutine less for every delivery to resume through).
+        ``first`` is the response to a first attempt made before (``begin``)."""
         lean = self._lean if policy.timeout is None else None
         response_headers: Mapping[str, str]
         attempts = 0
         while True:
             attempts += 1
             try:
-                if lean is not None:
+                if first is not None:
+                    (status, response_headers, payload), first = first, None
+                elif lean is not None:
                     status, response_headers, payload = await lean.post(url, headers, body)
                 else:
                     status, response_headers, payload = await self._timed(
@@ -273,7 +295,7 @@ class Deliverer:
             except (aiohttp.ClientError, OSError, TimeoutError) as exc:
                 outcome = _Outcome(None, _NO_HEADERS, b"", f"{type(exc).__name__}: {exc}")
             else:
-                if status == 202 and not payload:  # accepted, nothing to read
+                if settled(status, payload):
                     return _ACCEPTED, attempts
                 outcome = _read(status, response_headers, payload, reply, strict_reply)
             if outcome.error is None or attempts > policy.retry or not should_retry(outcome.status):
@@ -339,6 +361,12 @@ class Deliverer:
             timer.cancel()
             if expired:  # the work ended otherwise after all: take the cancellation back
                 task.uncancel()
+
+
+def settled(status: int, payload: bytes) -> bool:
+    """Whether a subscriber's response is a delivery with nothing more to do: accepted,
+    and empty (a 202 never carries a reply)."""
+    return status == 202 and not payload
 
 
 _DELIVERIES: dict[int, DeliveryResult] = {}  # first-attempt results without a reply, by status

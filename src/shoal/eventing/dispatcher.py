@@ -35,8 +35,9 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from shoal.eventing.backoff import RetryPolicy
-from shoal.eventing.delivery import Deliverer
+from shoal.eventing.delivery import Deliverer, settled
 from shoal.eventing.event import CloudEvent
+from shoal.eventing.httpclient import Exchange, Result
 from shoal.eventing.ingress import TTL, BrokerTarget, Target, ttl_of
 from shoal.eventing.log import EventLog, LogClosed
 
@@ -91,11 +92,12 @@ async def deliver_to_trigger(plan: TriggerPlan, event: CloudEvent, deliverer: De
 
 
 async def deliver_matched(plan: TriggerPlan, event: CloudEvent, deliverer: Deliverer,
-                          publish: Publish) -> None:
-    """``deliver_to_trigger`` for an event that has passed the Trigger's filter."""
+                          publish: Publish, first: Result | None = None) -> None:
+    """``deliver_to_trigger`` for an event that has passed the Trigger's filter; ``first``
+    is the response to a first attempt made already (``Deliverer.begin``)."""
     result = await deliverer.deliver(event, plan.subscriber, plan.policy,
                                      dead_letter=plan.dead_letter,
-                                     extra_headers=plan.headers)
+                                     extra_headers=plan.headers, first=first)
     if result.reply is not None:
         ttl = ttl_of(event)
         reply = result.reply.copy()
@@ -229,7 +231,11 @@ class TriggerConsumer:
         self._written = 0
         self._dirty = asyncio.Event()
         self._room: asyncio.Future[None] | None = None  # the reader waits here when full
-        self._pending: collections.deque[tuple[int, bytes]] = collections.deque()
+        # records for the workers, with the response to a first attempt made already
+        self._pending: collections.deque[tuple[int, bytes, Result | None]] = \
+            collections.deque()
+        self._exchanges: set[Exchange] = set()  # first attempts awaiting their answer
+        self._stopped = False
         self._tasks: set[asyncio.Task[None]] = set()  # the workers delivering
         self._idle: collections.deque[asyncio.Future[None]] = collections.deque()
         self._feed: Feed | None = None  # the stream's feed, while in it
@@ -248,6 +254,11 @@ class TriggerConsumer:
         self._task = asyncio.create_task(self._run(), name=f"trigger {self.plan.name}")
 
     async def stop(self) -> None:
+        self._stopped = True
+        for exchange in list(self._exchanges):  # not done: read again after a restart
+            exchange.response.cancel()
+            exchange.abandon()
+        self._exchanges.clear()
         await cancel_consumer(self._task, self._tasks)
         self._task = None
         await self._flush()
@@ -302,14 +313,53 @@ class TriggerConsumer:
         return len(self._in_flight) - len(self._finished) >= self.plan.max_in_flight
 
     def _take(self, seq: int, data: bytes) -> None:
-        """Take the next record: filtered out at once, or handed to a worker."""
+        """Take the next record: filtered out at once, sent at once, or handed to a
+        worker."""
         self._read_pos = seq
         self._in_flight.append(seq)
         if self._skip(data):
             self._done(seq)
-        else:
-            self._pending.append((seq, data))
+        elif not self._begin(seq, data):
+            self._pending.append((seq, data, None))
             self._wake_worker()
+
+    def _begin(self, seq: int, data: bytes) -> bool:
+        """Send the record's first attempt right here when the deliverer can: with no
+        worker and no coroutine, the common case (a subscriber that accepts at once) costs
+        a write and a callback. Anything else goes on in a worker (``_answered``)."""
+        plan = self.plan
+        try:
+            event = decode(data)
+        except Exception:
+            return False  # the worker's delivery fails and says why
+        exchange = self.deliverer.begin(event, plan.subscriber, plan.policy, plan.headers)
+        if exchange is None:
+            return False
+        self._exchanges.add(exchange)
+        exchange.response.add_done_callback(
+            functools.partial(self._answered, seq, data, exchange))
+        return True
+
+    def _answered(self, seq: int, data: bytes, exchange: Exchange,
+                  response: asyncio.Future[Result]) -> None:
+        """A first attempt's answer: done when settled; otherwise a worker goes on from
+        it (retries, reply, dead-letter sink), or starts over when the pooled connection
+        failed, which was no attempt."""
+        self._exchanges.discard(exchange)
+        if self._stopped or response.cancelled():
+            exchange.abandon()
+            return
+        first: Result | None = None
+        if response.exception() is None:
+            first = response.result()
+            exchange.finish()
+            if settled(first[0], first[2]):
+                self._done(seq)
+                return
+        else:
+            exchange.abandon()
+        self._pending.append((seq, data, first))
+        self._wake_worker()
 
     def offer(self, seq: int, data: bytes) -> None:
         """The feed's next record: taken, or (at the in-flight limit, or when the plan
@@ -361,14 +411,15 @@ class TriggerConsumer:
                 self._idle.append(waiter)
                 await waiter
                 continue
-            seq, data = pending.popleft()
-            await self._handle(seq, data)
+            seq, data, first = pending.popleft()
+            await self._handle(seq, data, first)
 
-    async def _handle(self, seq: int, data: bytes) -> None:
-        """Deliver a record that passed the filter (``_skip``), and mark it done."""
+    async def _handle(self, seq: int, data: bytes, first: Result | None = None) -> None:
+        """Deliver a record that passed the filter (``_skip``), going on from the response
+        to its first attempt if one was made, and mark it done."""
         plan = self.plan
         try:
-            await deliver_matched(plan, decode(data), self.deliverer, self.publish)
+            await deliver_matched(plan, decode(data), self.deliverer, self.publish, first)
         except asyncio.CancelledError:
             raise
         except Exception:

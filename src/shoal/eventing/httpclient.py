@@ -117,6 +117,12 @@ def _header_lines(headers: Mapping[str, str]) -> str:
                     if key.lower() not in _OWN_HEADERS])
 
 
+def _request(route: _Route, headers: Mapping[str, str], body: bytes) -> bytes:
+    lines = headers.encoded if isinstance(headers, EncodedHeaders) \
+        else _header_lines(headers).encode("latin-1")
+    return b"".join((route.head, b"%d\r\n" % len(body), lines, b"\r\n", body))
+
+
 class EncodedHeaders(dict[str, str]):
     """Request headers with their lines encoded once, for a caller that sends the same
     headers many times (one event to many subscribers). Host and Content-Length are the
@@ -133,6 +139,27 @@ class EncodedHeaders(dict[str, str]):
         if self._encoded is None:
             self._encoded = self.lines.encode("latin-1")
         return self._encoded
+
+
+class Exchange:
+    """A request sent at once on a pooled connection (``HTTPClient.begin``): its answer
+    comes in ``response``; then ``finish`` gives the connection back to the pool, or
+    ``abandon`` closes it (no answer wanted any more, or it failed)."""
+
+    __slots__ = ("_client", "_route", "connection", "response")
+
+    def __init__(self, client: HTTPClient, route: _Route, connection: _Connection,
+                 response: asyncio.Future[Result]) -> None:
+        self._client = client
+        self._route = route
+        self.connection = connection
+        self.response = response
+
+    def finish(self) -> None:
+        self._client._release(self._route, self.connection)
+
+    def abandon(self) -> None:
+        self.connection.close()
 
 
 def _pooled(route: _Route) -> _Connection | None:
@@ -166,11 +193,23 @@ class HTTPClient:
                 host, port, head, self._idle.setdefault((host, port), []))
         return route
 
+    def begin(self, url: str, headers: Mapping[str, str], body: bytes) -> Exchange | None:
+        """Send a POST at once, with no coroutine, when a pooled connection to the URL's
+        host is open; None when there is none (``post`` connects) or the URL cannot be
+        posted to (``post`` says why). A connection the server had closed fails the
+        exchange: then ``post`` tries again on a new one, as it would have."""
+        try:
+            route = self._routes.get(url) or self._route(url)
+        except ConnectionError:
+            return None
+        connection = _pooled(route)
+        if connection is None:
+            return None
+        return Exchange(self, route, connection, connection.send(_request(route, headers, body)))
+
     async def post(self, url: str, headers: Mapping[str, str], body: bytes) -> Result:
         route = self._routes.get(url) or self._route(url)
-        lines = headers.encoded if isinstance(headers, EncodedHeaders) \
-            else _header_lines(headers).encode("latin-1")
-        data = b"".join((route.head, b"%d\r\n" % len(body), lines, b"\r\n", body))
+        data = _request(route, headers, body)
         for fresh in (False, True):
             connection = None if fresh else _pooled(route)
             if connection is None:

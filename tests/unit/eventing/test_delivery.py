@@ -677,3 +677,54 @@ async def test_the_lean_client_sends_each_event_as_encoded_for_it(
         (event.type, "default", "reply"), (event.type, "default", "reply"),
         ("other", "default", "reply"), (event.type, "ns2", "reply")]
     assert all(s.body == b'{"n":1}' for s in sub.seen)
+
+
+# -- a first attempt made at once (Deliverer.begin), then carried on by deliver -----------
+
+
+async def begun(deliverer: Deliverer, server: Scripted, event: CloudEvent,
+                retry: RetryPolicy) -> tuple[int, dict[str, str], bytes] | None:
+    """The response to a first attempt begun on the pooled connection a delivery left."""
+    assert (await deliverer.deliver(event, server.url, retry)).delivered  # pools a connection
+    exchange = deliverer.begin(event, server.url, retry)
+    if exchange is None:
+        return None
+    response = await asyncio.wait_for(exchange.response, 5)
+    exchange.finish()
+    return response
+
+
+async def test_a_first_attempt_goes_at_once_on_a_pooled_connection(
+        deliverer: Deliverer, serve: Start) -> None:
+    server = await serve(Reply(202))
+    response = await begun(deliverer, server, make_event(), policy())
+    if isinstance(deliverer.session, aiohttp.ClientSession):
+        assert response is None  # only the lean client begins
+        return
+    assert response is not None and response[0] == 202
+    assert len(server.seen) == 2
+    assert server.seen[1].headers["Prefer"] == "reply"
+    assert deliverer.begin(make_event(), server.url, policy(timeout="PT1S")) is None
+
+
+async def test_a_delivery_goes_on_from_its_first_attempt(
+        clock: RecordingClock, serve: Start) -> None:
+    client = HTTPClient()
+    deliverer = Deliverer(client, clock)
+    try:
+        server = await serve(Reply(202), Reply(503), Reply(503), Reply(200))
+        response = await begun(deliverer, server, make_event(), policy(retry=3))
+        assert response is not None and response[0] == 503
+        result = await on_fake_time(clock, deliverer.deliver(
+            make_event(), server.url, policy(retry=3), first=response))
+        # the begun attempt counts: two more reached the subscriber, not three
+        assert (result.delivered, result.attempts, len(server.seen)) == (True, 3, 4)
+
+        replying = await serve(Reply(202), Reply(200, reply_event_headers(), b""))
+        response = await begun(deliverer, replying, make_event(), policy())
+        assert response is not None
+        result = await deliverer.deliver(make_event(), replying.url, policy(), first=response)
+        assert result.reply is not None and result.reply.id == "r-1"
+        assert len(replying.seen) == 2  # read from the first attempt, not sent again
+    finally:
+        await client.close()
