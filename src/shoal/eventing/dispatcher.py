@@ -12,10 +12,12 @@ cursor, so an event may be delivered twice but never lost. A Trigger seen for th
 starts at the head of the log: it gets the events that arrive after it, as in Knative.
 
 The consumers of one stream that have caught up with it share a ``Feed``: one task that
-reads each new record once and offers it to every one of them, which filters it at once
-and hands a match to a delivery worker. A consumer leaves the feed when its deliveries in
-flight reach the limit, and reads on from its own position; it joins again once it has
-caught up. A consumer in ordered mode always reads on its own.
+reads each new record once and offers it to every one of them, which filters it at once.
+A match's first attempt goes out there and then when it can (``Deliverer.begin``), and an
+empty 202 in answer is the delivery done, in a callback; anything else, and a record that
+could not go at once, is delivered by a worker coroutine. A consumer leaves the feed when
+its deliveries in flight reach the limit, and reads on from its own position; it joins
+again once it has caught up. A consumer in ordered mode always reads on its own.
 
 Annotations on a Trigger: ``shoal.dev/delivery-order: ordered`` (Knative's Kafka broker
 spelling ``kafka.eventing.knative.dev/delivery.order`` is read too) and
@@ -362,9 +364,9 @@ class TriggerConsumer:
         self._wake_worker()
 
     def offer(self, seq: int, data: bytes) -> None:
-        """The feed's next record: taken, or (at the in-flight limit, or when the plan
-        became ordered) left for the reader, which the feed lets go."""
-        if self.plan.ordered or self._full():
+        """The feed's next record: taken, or (at the in-flight limit, when the plan
+        became ordered, or once stopping) left for the reader, which the feed lets go."""
+        if self._stopped or self.plan.ordered or self._full():
             assert self._feed is not None
             self._feed.leave(self)
             self.released()
