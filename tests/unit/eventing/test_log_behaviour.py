@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from shoal.eventing.log import EventLog, LogClosed, SQLiteEventLog
+from shoal.eventing.log import COMPACT_CHUNK, EventLog, LogClosed, SQLiteEventLog
 from shoal.eventing.memlog import MemoryEventLog
 
 
@@ -161,6 +161,18 @@ async def test_compaction_keeps_what_the_slowest_cursor_has_not_passed(
     assert await read_all(log, "s") == [(s, f"new{s}".encode()) for s in range(16, 21)]
     assert await log.compact("s", older_than=50, now=300.0) == 0
     assert log.head("s") == 20
+
+
+async def test_compaction_goes_on_past_one_step_and_stops_at_the_young(
+        log: EventLog, clock: FakeClock) -> None:
+    old = 2 * COMPACT_CHUNK + COMPACT_CHUNK // 2
+    clock.now = 100.0
+    await log.append("s", [b"old"] * old)
+    clock.now = 200.0
+    await log.append("s", [b"young"] * COMPACT_CHUNK)
+    assert await log.compact("s", older_than=50, now=220.0) == old
+    assert (await log.read("s", 0, limit=1))[0][0] == old + 1
+    assert await log.compact("s", older_than=50, now=220.0) == 0
 
 
 async def test_compaction_uses_the_clock_by_default(log: EventLog, clock: FakeClock) -> None:
