@@ -332,9 +332,9 @@ class TriggerConsumer:
         plan = self.plan
         try:
             event = decode(data)
+            exchange = self.deliverer.begin(event, plan.subscriber, plan.policy, plan.headers)
         except Exception:
             return False  # the worker's delivery fails and says why
-        exchange = self.deliverer.begin(event, plan.subscriber, plan.policy, plan.headers)
         if exchange is None:
             return False
         self._exchanges.add(exchange)
