@@ -282,12 +282,13 @@ class TriggerConsumer:
             while True:
                 records = await target.log.read(target.stream, self._read_pos, self.batch)
                 if not records:
-                    feed = feed_of(target.log, target.stream)
-                    if not self.plan.ordered and not self._full() and feed.join(self):
-                        self._feed = feed
-                        self._released = loop.create_future()
-                        await self._released  # the feed offers records until then
-                        continue
+                    if not self.plan.ordered and not self._full():
+                        feed = feed_of(target.log, target.stream)
+                        if feed.join(self):
+                            self._feed = feed
+                            self._released = loop.create_future()
+                            await self._released  # the feed offers records until then
+                            continue
                     await target.log.wait(target.stream, self._read_pos)
                     continue
                 for seq, data in records:
