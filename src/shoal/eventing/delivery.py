@@ -221,12 +221,13 @@ class Deliverer:
 
     def begin(self, event: CloudEvent, subscriber: str, policy: RetryPolicy,
               extra_headers: Mapping[str, str] | None = None) -> Exchange | None:
-        """Make the first attempt of a delivery at once, with no coroutine, when it can be
-        (the lean client, no per-attempt timeout, an open pooled connection); None
-        otherwise. When its response is ``settled``, the delivery is done; otherwise
-        ``deliver(..., first=response)`` goes on from it. An exchange that failed was not
-        an attempt: the connection was one the server had closed (``deliver`` starts
-        over, as the client would have)."""
+        """Make the first attempt of a delivery with no coroutine, when it can be (the lean
+        client, no per-attempt timeout): at once on an idle pooled connection, else as
+        soon as one is free; None otherwise. When its response is ``settled``, the
+        delivery is done; otherwise ``deliver(..., first=response)`` goes on from it. An
+        exchange that failed was not an attempt: the connection was one the server had
+        closed, or none could be opened (``deliver`` starts over, as the client would
+        have)."""
         if self._lean is None or policy.timeout is not None:
             return None
         headers, body = self._request(event, policy, extra_headers)

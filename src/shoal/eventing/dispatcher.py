@@ -13,9 +13,10 @@ starts at the head of the log: it gets the events that arrive after it, as in Kn
 
 The consumers of one stream that have caught up with it share a ``Feed``: one task that
 reads each new record once and offers it to every one of them, which filters it at once.
-A match's first attempt goes out there and then when it can (``Deliverer.begin``), and an
-empty 202 in answer is the delivery done, in a callback; anything else, and a record that
-could not go at once, is delivered by a worker coroutine. A consumer leaves the feed when
+A match's first attempt goes out with no coroutine (``Deliverer.begin``): there and then on
+an idle connection, else from the callback that frees one; an empty 202 in answer is the
+delivery done, in a callback. Anything else, and a record that cannot go that way (a
+per-attempt timeout), is delivered by a worker coroutine. A consumer leaves the feed when
 its deliveries in flight reach the limit, and reads on from its own position; it joins
 again once it has caught up. A consumer in ordered mode always reads on its own.
 
@@ -327,9 +328,10 @@ class TriggerConsumer:
             self._wake_worker()
 
     def _begin(self, seq: int, data: bytes) -> bool:
-        """Send the record's first attempt right here when the deliverer can: with no
-        worker and no coroutine, the common case (a subscriber that accepts at once) costs
-        a write and a callback. Anything else goes on in a worker (``_answered``)."""
+        """Send the record's first attempt with no worker and no coroutine when the
+        deliverer can (now, or once a connection is free): the common case (a subscriber
+        that accepts at once) costs a write and a callback. Anything else goes on in a
+        worker (``_answered``)."""
         plan = self.plan
         try:
             event = decode(data)

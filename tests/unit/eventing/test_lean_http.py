@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 import pytest
 from aiohttp import web
@@ -173,3 +176,127 @@ async def _record_head(reader: asyncio.StreamReader, writer: asyncio.StreamWrite
     writer.write(b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n")
     await writer.drain()
     writer.close()
+
+
+# -- the pool: requests queue for a free connection, a few are opened at a time ------------
+
+
+@dataclass
+class Held:
+    """A server that records each request's line and body, and answers 202 once ``hold``
+    is set."""
+
+    url: str
+    hold: asyncio.Event
+    seen: list[bytes]
+
+
+@pytest.fixture
+async def held() -> AsyncIterator[Held]:
+    hold, seen, writers = asyncio.Event(), list[bytes](), list[asyncio.StreamWriter]()
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writers.append(writer)
+        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+                seen.append(head.split(b"\r\n")[0] + b" " + await reader.readexactly(length))
+                await hold.wait()
+                writer.write(b"HTTP/1.1 202 Accepted\r\ncontent-length: 0\r\n\r\n")
+                await writer.drain()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    yield Held(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/", hold, seen)
+    server.close()
+    for writer in writers:
+        writer.close()
+    await server.wait_closed()
+
+
+@pytest.fixture
+async def one_at_a_time() -> AsyncIterator[HTTPClient]:
+    """A client that opens one connection at a time to a host."""
+    client = HTTPClient(max_connecting=1)
+    yield client
+    await client.close()
+
+
+async def test_a_burst_is_served_by_the_connections_that_come_back(
+        echo: LeanHTTPServer) -> None:
+    client = HTTPClient(max_connecting=1)
+    url = f"http://127.0.0.1:{echo.port}/"
+    try:
+        answers = await asyncio.gather(*(client.post(url, {"ce-id": str(i)}, b"")
+                                         for i in range(60)))
+        assert [headers["x-id"] for _, headers, _ in answers] == [str(i) for i in range(60)]
+        # one connection opened at a time, while the ones open carry the queue
+        assert client.opened(url) == echo.accepted < 30
+    finally:
+        await client.close()
+
+
+async def test_no_more_connections_are_opened_than_requests_wait(
+        echo: LeanHTTPServer) -> None:
+    client = HTTPClient(max_connecting=8)
+    url = f"http://127.0.0.1:{echo.port}/slow"
+    try:
+        await asyncio.gather(*(client.post(url, {}, b"") for _ in range(3)))
+        assert client.opened(url) == 3
+        await client.post(url, {}, b"")  # an idle one serves it
+        assert client.opened(url) == 3
+    finally:
+        await client.close()
+
+
+async def test_a_begun_request_queues_and_a_cancelled_one_is_never_sent(
+        held: Held, one_at_a_time: HTTPClient) -> None:
+    client, url = one_at_a_time, held.url
+    first = client.begin(url, {}, b"1")
+    dropped = client.begin(url, {}, b"2")
+    assert first is not None and dropped is not None
+    assert first.connection is None  # no connection yet: both wait for one
+    dropped.response.cancel()  # taken out of the queue
+    held.hold.set()
+    assert (await asyncio.wait_for(first.response, 5))[0] == 202
+    first.finish()
+    third = client.begin(url, {}, b"3")
+    assert third is not None and third.connection is first.connection  # sent at once
+    assert (await asyncio.wait_for(third.response, 5))[0] == 202
+    third.finish()
+    assert held.seen == [b"POST / HTTP/1.1 1", b"POST / HTTP/1.1 3"]
+    assert client.opened(url) == 1
+
+
+async def test_a_request_cancelled_while_waiting_leaves_no_connection_behind(
+        held: Held, one_at_a_time: HTTPClient) -> None:
+    client, url = one_at_a_time, held.url
+    first = asyncio.create_task(client.post(url, {}, b"1"))
+    await asyncio.sleep(0.05)
+    waiting = asyncio.create_task(client.post(url, {}, b"2"))
+    await asyncio.sleep(0)  # queued, a connection being opened for it
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    held.hold.set()
+    assert (await first)[0] == 202
+    await asyncio.sleep(0.05)
+    assert (await client.post(url, {}, b"3"))[0] == 202
+    # the connection opened for the cancelled request went idle, and carried the third
+    assert held.seen == [b"POST / HTTP/1.1 1", b"POST / HTTP/1.1 3"]
+    assert client.opened(url) == 2
+
+
+async def test_every_queued_request_fails_when_the_host_cannot_be_reached(
+        one_at_a_time: HTTPClient) -> None:
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}/"
+    listener.close()  # nothing listens there now
+    exchange = one_at_a_time.begin(url, {}, b"")
+    results = await asyncio.wait_for(asyncio.gather(
+        *(one_at_a_time.post(url, {}, b"") for _ in range(20)), return_exceptions=True), 5)
+    assert all(isinstance(r, OSError) for r in results)
+    assert exchange is not None
+    with pytest.raises(OSError):
+        await exchange.response
