@@ -31,7 +31,11 @@ baselines from the same run:
   to 10 triggers, with the count of acknowledged events never delivered, vs the same
   events posted straight to the subscriber at the same rate; each after half a second at
   the rate that is not measured (connections opened, consumers awake), and with the CPU
-  ``shoal up`` and its dispatcher spent per event.
+  ``shoal up`` and its dispatcher spent per event;
+- the same flood into the broker with 10 triggers: deliveries per second until every
+  one arrived, how fast the dispatcher drains a backlog, and its CPU per delivery.
+
+Each phase also prints how many connections the subscriber accepted meanwhile.
 
 With ``--classes SQLiteBroker,NatsJetStreamBroker`` it instead runs the same broker
 benchmark against each class in one ``shoal up`` (a ``nats-server`` is started for the
@@ -79,8 +83,9 @@ class Subscriber:
     (``subscriber_main``), so that neither the load generator nor the subscriber takes CPU
     from the event loop that sends, and the broker is compared against the same subscriber.
     arrival times (``time.monotonic``, the same clock in every process) by event id:
-    ``POST /_count`` answers how many events arrived, ``POST /_arrivals/P`` the arrival
-    times of the events whose id starts with P; any other POST is an event."""
+    ``POST /_count`` answers how many events arrived, ``POST /_connections`` how many
+    connections were accepted, ``POST /_arrivals/P`` the arrival times of the events whose
+    id starts with P; any other POST is an event."""
 
     def __init__(self) -> None:
         self.arrivals: dict[str, list[float]] = {}
@@ -95,6 +100,8 @@ class Subscriber:
             return Response(202)
         if request.path == "/_count":
             return Response(200, body=str(self.count).encode())
+        if request.path == "/_connections":
+            return Response(200, body=str(self.server.accepted).encode())
         prefix = request.path.removeprefix("/_arrivals/")
         return Response(200, body=json.dumps(
             {k: v for k, v in self.arrivals.items() if k.startswith(prefix)}).encode())
@@ -127,6 +134,11 @@ class SubscriberProcess:
 
     async def count(self) -> int:
         _, _, body = await self._client.post(self.url + "_count", {}, b"")
+        return int(body)
+
+    async def connections(self) -> int:
+        """How many connections the subscriber has accepted so far."""
+        _, _, body = await self._client.post(self.url + "_connections", {}, b"")
         return int(body)
 
     async def arrivals(self, prefix: str) -> dict[str, list[float]]:
@@ -488,11 +500,34 @@ async def latencies(http: HTTPClient, sub: SubscriberProcess, url: str, rate: in
 
 async def latency_run(http: HTTPClient, sub: SubscriberProcess, url: str, rate: int,
                       seconds: float, prefix: str, fanout: int, pid: int | None) -> str:
-    cpu = shoal_cpu(pid)
+    cpu, opened = shoal_cpu(pid), await sub.connections()
     found, acked, lost = await latencies(http, sub, url, rate, seconds, prefix, fanout)
+    opened = await sub.connections() - opened
     per = f"  CPU per event: {cpu_split(cpu, shoal_cpu(pid), acked)}" if pid else ""
     return (f"p50 {pct(found, 50):6.2f} ms  p99 {pct(found, 99):6.2f} ms  "
-            f"p99.9 {pct(found, 99.9):6.2f} ms  acked {acked}  lost {lost}{per}")
+            f"p99.9 {pct(found, 99.9):6.2f} ms  acked {acked}  lost {lost}  "
+            f"connections opened {opened}{per}")
+
+
+async def fanout_run(lean: HTTPClient, sub: SubscriberProcess, address: str,
+                     args: argparse.Namespace, wrk: str | None, pid: int | None,
+                     baseline: float) -> str:
+    """The flood into a broker with 10 triggers: how fast deliveries drain a backlog (the
+    dispatcher's capacity, which bounds how soon it catches up after falling behind),
+    beside ``baseline``, the requests/s the senders posted straight to the subscriber."""
+    start_count, opened = await sub.count(), await sub.connections()
+    cpu = shoal_cpu(pid)
+    started = time.perf_counter()
+    flooded = await flood(lean, address, args.seconds, "x", args.senders, wrk)
+    total = await delivered(sub, start_count, flooded.acked * 10, 120)
+    drained = time.perf_counter() - started
+    opened = await sub.connections() - opened
+    own, kids = (a - b for a, b in zip(shoal_cpu(pid), cpu, strict=True))
+    return (f"{flooded.rate:6.0f} events/s acknowledged, {total} of {flooded.acked * 10} "
+            f"deliveries in {drained:.1f} s ({total / drained:.0f}/s, "
+            f"{total / drained / baseline:.2f}x straight to the subscriber); "
+            f"{opened} connections opened; CPU per delivery: dispatcher "
+            f"{kids / max(1, total) * 1e6:.0f} us, shoal up {own / max(1, total) * 1e6:.0f} us")
 
 
 def sender_name(wrk: str | None) -> str:
@@ -612,7 +647,7 @@ async def main() -> None:
                 pid = shoal.proc.pid if shoal.proc is not None else None
                 direct = await flood(lean, sub.url, args.seconds, "d", args.senders, wrk)
                 await triggers(1, "one")
-                start_count = await sub.count()
+                start_count, opened = await sub.count(), await sub.connections()
                 cpu, sub_cpu = shoal_cpu(pid), sub.cpu()
                 started = time.perf_counter()
                 flooded = await flood(lean, address, args.seconds, "f", args.senders, wrk)
@@ -622,12 +657,14 @@ async def main() -> None:
                 acked, elapsed = flooded.acked, flooded.seconds
                 total = await delivered(sub, start_count, acked, 60)
                 drained = time.perf_counter() - started
+                opened = await sub.connections() - opened
                 per_event = 1e6 / max(1, acked)
                 print(f"durable ingest, {args.senders} senders ({sender_name(wrk)}): "
                       f"{flooded.rate:8.0f} events/s acknowledged "
                       f"({acked} in {elapsed:.1f} s; delivered meanwhile "
                       f"{delivered_during / elapsed:.0f}/s, {total} delivered "
-                      f"after {drained:.1f} s)")
+                      f"after {drained:.1f} s; {opened} connections opened to the "
+                      f"subscriber)")
                 print(f"  CPU per acknowledged event: {shoal_used}, "
                       f"senders {flooded.sender_cpu * per_event:.0f} us, subscriber "
                       f"{sub_cpu * per_event:.0f} us")
@@ -648,6 +685,8 @@ async def main() -> None:
                                         "l10-", 10, pid)
                 print(f"latency at {args.rate}/s, 10 triggers: {ten}")
                 print(f"  baseline straight to the subscriber: {base}")
+                drain = await fanout_run(lean, sub, address, args, wrk, pid, direct.rate)
+                print(f"fan-out, 10 triggers: {drain}")
         finally:
             await lean.close()
             shoal.stop()

@@ -7,8 +7,9 @@
  * printed on stdout followed by a newline). Keep-alive connections, pipelined requests.
  * Any request whose path does not start with "/_" is an event: its ce-id header and its
  * arrival time (CLOCK_MONOTONIC, the clock of Python's time.monotonic) are recorded and it
- * is answered 202. "POST /_count" answers how many events arrived; "POST /_arrivals/P" a
- * JSON object mapping each recorded ce-id starting with P to the list of its arrival times.
+ * is answered 202. "POST /_count" answers how many events arrived; "POST /_connections" how
+ * many connections were accepted; "POST /_arrivals/P" a JSON object mapping each recorded
+ * ce-id starting with P to the list of its arrival times.
  * Header values and the path are bytes, read as Latin-1 (as Shoal's Python server does).
  *
  * Serves until stdin reaches end of file or SIGTERM arrives. No dependencies beyond libc.
@@ -140,6 +141,7 @@ static struct event *events;
 static size_t n_events, cap_events;
 static struct buf ids; /* every event's id, back to back */
 static uint64_t event_count;
+static uint64_t accept_count;
 
 static void record(const char *id, size_t len, double t) {
     if (n_events == cap_events) {
@@ -311,8 +313,9 @@ static void handle(struct conn *c, const char *method, size_t mlen, const char *
         return;
     }
     int is_count = plen == 7 && memcmp(path, "/_count", 7) == 0;
+    int is_connections = plen == 13 && memcmp(path, "/_connections", 13) == 0;
     int is_arrivals = plen >= 11 && memcmp(path, "/_arrivals/", 11) == 0;
-    if (!is_count && !is_arrivals) {
+    if (!is_count && !is_connections && !is_arrivals) {
         respond(c, 404, "Not Found", "text/plain", "not found", 9);
         return;
     }
@@ -321,8 +324,9 @@ static void handle(struct conn *c, const char *method, size_t mlen, const char *
         return;
     }
     scratch.off = scratch.len = 0;
-    if (is_count) {
-        buf_printf(&scratch, "%llu", (unsigned long long)event_count);
+    if (is_count || is_connections) {
+        buf_printf(&scratch, "%llu",
+                   (unsigned long long)(is_count ? event_count : accept_count));
         respond(c, 200, "OK", NULL, scratch.data, scratch.len);
     } else {
         arrivals_json(&scratch, path + 11, plen - 11);
@@ -519,6 +523,7 @@ static void accept_all(int listener) {
                 perror("subscriber: accept");
             return;
         }
+        accept_count++;
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         if ((size_t)fd >= n_conns) {

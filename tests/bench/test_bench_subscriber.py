@@ -1,5 +1,5 @@
-"""The eventing benchmark's compiled subscriber is measuring equipment: its counts and
-arrival times are what the benchmark's figures are made of."""
+"""The eventing benchmark's compiled subscriber is measuring equipment: its counts, arrival
+times and connections accepted are what the benchmark's figures are made of."""
 
 from __future__ import annotations
 
@@ -69,6 +69,8 @@ async def test_counts_and_times_every_arrival(subscriber: Any) -> None:
     finally:
         await client.close()
     after = time.monotonic()
+    # the events' two connections, and the one the benchmark's handle asks on
+    assert await subscriber.connections() == 3
     assert await subscriber.count() == 4
     arrivals = await subscriber.arrivals("a")
     assert sorted(arrivals) == ["a1", "a2"] and len(arrivals["a2"]) == 2

@@ -215,15 +215,20 @@ class LeanHTTPServer:
         self.max_body = max_body
         self._server: asyncio.Server | None = None
         self._connections: set[_Connection] = set()
+        self.accepted = 0  # connections accepted so far
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
-            lambda: _Connection(self.handler, self.max_body, self._connections),
+            self._accept,
             self.host, self.port,
             reuse_address=True, backlog=1024)
         if self.port == 0:
             self.port = self._server.sockets[0].getsockname()[1]
+
+    def _accept(self) -> _Connection:
+        self.accepted += 1
+        return _Connection(self.handler, self.max_body, self._connections)
 
     async def stop(self) -> None:
         if self._server is not None:
