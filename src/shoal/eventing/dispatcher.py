@@ -20,9 +20,9 @@ per-attempt timeout), is delivered by a worker coroutine. A consumer leaves the 
 its deliveries in flight reach the limit, and reads on from its own position; it joins
 again once it has caught up. A consumer in ordered mode always reads on its own.
 
-Annotations on a Trigger: ``shoal.dev/delivery-order: ordered`` (Knative's Kafka broker
-spelling ``kafka.eventing.knative.dev/delivery.order`` is read too) and
-``shoal.dev/max-in-flight: N`` (default 100).
+Annotations on a Trigger (``shoal.api.eventing.trigger``): ``shoal.dev/delivery-order:
+ordered`` (Knative's Kafka broker spelling ``kafka.eventing.knative.dev/delivery.order`` is
+read too) and ``shoal.dev/max-in-flight: N`` (default 100).
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from shoal.api.eventing.trigger import DEFAULT_MAX_IN_FLIGHT
 from shoal.eventing.backoff import RetryPolicy
 from shoal.eventing.delivery import Deliverer, settled
 from shoal.eventing.event import CloudEvent
@@ -46,9 +47,6 @@ from shoal.eventing.log import EventLog, LogClosed
 
 log = logging.getLogger("shoal.eventing.dispatcher")
 
-ORDER_ANNOTATIONS = ("shoal.dev/delivery-order", "kafka.eventing.knative.dev/delivery.order")
-MAX_IN_FLIGHT_ANNOTATION = "shoal.dev/max-in-flight"
-DEFAULT_MAX_IN_FLIGHT = 100
 
 DECODED_RECORDS = 4096  # records kept decoded for the other consumers of the same broker
 

@@ -32,6 +32,7 @@ from urllib.parse import quote
 
 from shoal.api.catalog import default_catalog
 from shoal.api.config import BROKER_CLASSES, NATS_BROKER_CLASS
+from shoal.api.eventing.trigger import max_in_flight, ordered
 from shoal.client.base import Client
 from shoal.controllers.clock import Clock, SystemClock
 from shoal.controllers.factory import InformerFactory
@@ -41,9 +42,6 @@ from shoal.eventing.backoff import RetryPolicy
 from shoal.eventing.channels import ChannelPlane
 from shoal.eventing.delivery import Deliverer
 from shoal.eventing.dispatcher import (
-    DEFAULT_MAX_IN_FLIGHT,
-    MAX_IN_FLIGHT_ANNOTATION,
-    ORDER_ANNOTATIONS,
     Consumer,
     Dispatcher,
     Publish,
@@ -199,19 +197,14 @@ class TriggerFollower:
             return None
         broker = self.brokers.get(f"{namespace}/{broker_name}") or {}
         delivery = spec.get("delivery") or (broker.get("spec") or {}).get("delivery")
-        annotations = meta.get("annotations") or {}
-        ordered = any(annotations.get(a) == "ordered" for a in ORDER_ANNOTATIONS)
-        try:
-            in_flight = int(annotations.get(MAX_IN_FLIGHT_ANNOTATION, DEFAULT_MAX_IN_FLIGHT))
-        except ValueError:
-            in_flight = DEFAULT_MAX_IN_FLIGHT
+        annotations = meta.get("annotations")
         return TriggerPlan(
             uid=meta["uid"], namespace=namespace, name=meta["name"], broker=broker_name,
             target=target, subscriber=subscriber,
             dead_letter=status.get("deadLetterSinkUri") or None,
             policy=RetryPolicy.from_spec(delivery),
             matches=compile_trigger_filter(spec.get("filter"), spec.get("filters")),
-            ordered=ordered, max_in_flight=max(1, in_flight))
+            ordered=ordered(annotations), max_in_flight=max_in_flight(annotations))
 
 
 def durable_stream(broker: Obj) -> str:

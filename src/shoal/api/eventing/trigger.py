@@ -3,10 +3,16 @@
 A Trigger subscribes a destination to the events of one Broker that pass its filters. The
 broker cannot change after creation. Defaulting labels the trigger with its broker
 (``eventing.knative.dev/broker``), sets an empty attribute filter (match everything) and
-puts references in the trigger's namespace. Called by admission in the API server.
+puts references in the trigger's namespace. Two annotations shape its delivery (read by
+the dispatchers through ``delivery_order`` and ``max_in_flight``, checked at admission):
+``shoal.dev/delivery-order`` (``ordered`` or ``unordered``; Knative's Kafka broker spelling
+``kafka.eventing.knative.dev/delivery.order`` too) and ``shoal.dev/max-in-flight`` (a
+positive integer). Called by admission in the API server.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 from pydantic import Field
 
@@ -28,6 +34,35 @@ from shoal.api.eventing.filters import (
 from shoal.api.model import Destination, KObject, Model, Status
 
 BROKER_LABEL = "eventing.knative.dev/broker"
+ORDER_ANNOTATIONS = ("shoal.dev/delivery-order", "kafka.eventing.knative.dev/delivery.order")
+ORDERS = ("ordered", "unordered")
+MAX_IN_FLIGHT_ANNOTATION = "shoal.dev/max-in-flight"
+DEFAULT_MAX_IN_FLIGHT = 100
+
+
+def ordered(annotations: Mapping[str, str] | None) -> bool:
+    """Whether a Trigger's events go out one at a time, in log order."""
+    return any((annotations or {}).get(key) == "ordered" for key in ORDER_ANNOTATIONS)
+
+
+def max_in_flight(annotations: Mapping[str, str] | None) -> int:
+    """A Trigger's limit on deliveries at once (the default when the annotation is not a
+    positive integer, which admission refuses)."""
+    value = (annotations or {}).get(MAX_IN_FLIGHT_ANNOTATION, "")
+    return int(value) if value.isdigit() and int(value) > 0 else DEFAULT_MAX_IN_FLIGHT
+
+
+def check_delivery_annotations(annotations: Mapping[str, str] | None,
+                               errs: FieldErrors) -> None:
+    """Refuse a delivery order or an in-flight limit Shoal cannot follow (``errs`` at the
+    annotations)."""
+    annotations = annotations or {}
+    for key in ORDER_ANNOTATIONS:
+        if key in annotations and annotations[key] not in ORDERS:
+            errs.not_supported(key, annotations[key], list(ORDERS))
+    value = annotations.get(MAX_IN_FLIGHT_ANNOTATION)
+    if value is not None and not (value.isdigit() and int(value) > 0):
+        errs.invalid(MAX_IN_FLIGHT_ANNOTATION, value, "must be a positive integer")
 
 
 class TriggerSpec(Model):
@@ -104,3 +139,5 @@ class Trigger(KObject):
         check_optional_delivery(self.spec.delivery, ctx, spec)
         if isinstance(old, Trigger) and old.spec.broker != self.spec.broker:
             spec.immutable("broker")
+        check_delivery_annotations(self.metadata.annotations,
+                                   errs.at("metadata").at("annotations"))

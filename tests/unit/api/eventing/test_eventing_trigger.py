@@ -7,7 +7,13 @@ from typing import Any
 import pytest
 from tests.unit.api.eventing.eventing_admission import admit
 
-from shoal.api.eventing.trigger import BROKER_LABEL, Trigger
+from shoal.api.eventing.trigger import (
+    BROKER_LABEL,
+    DEFAULT_MAX_IN_FLIGHT,
+    Trigger,
+    max_in_flight,
+    ordered,
+)
 
 SERVICE = {"apiVersion": "serving.knative.dev/v1", "kind": "Service", "name": "my-service"}
 
@@ -225,3 +231,42 @@ def test_the_broker_cannot_change_but_the_subscriber_can() -> None:
     result = admit(Trigger, body, old=old)
     assert result.fields == ["spec.broker"]
     assert result.message("spec.broker") == "Invalid value: field is immutable"
+
+
+def annotated(annotations: dict[str, str]) -> dict[str, Any]:
+    body = trigger()
+    body["metadata"]["annotations"] = annotations
+    return body
+
+
+@pytest.mark.parametrize("annotations", [
+    {"shoal.dev/delivery-order": "ordered", "shoal.dev/max-in-flight": "1"},
+    {"kafka.eventing.knative.dev/delivery.order": "unordered"},
+    {"shoal.dev/max-in-flight": "500"},
+])
+def test_delivery_annotations_shoal_follows(annotations: dict[str, str]) -> None:
+    assert admit(Trigger, annotated(annotations)).errors == []
+
+
+@pytest.mark.parametrize(("key", "value", "message"), [
+    ("shoal.dev/delivery-order", "sorted",
+     'Unsupported value: "sorted": supported values: "ordered", "unordered"'),
+    ("kafka.eventing.knative.dev/delivery.order", "Ordered",
+     'Unsupported value: "Ordered": supported values: "ordered", "unordered"'),
+    ("shoal.dev/max-in-flight", "0", 'Invalid value: "0": must be a positive integer'),
+    ("shoal.dev/max-in-flight", "ten", 'Invalid value: "ten": must be a positive integer'),
+    ("shoal.dev/max-in-flight", "-3", 'Invalid value: "-3": must be a positive integer'),
+])
+def test_delivery_annotations_shoal_cannot_follow_are_refused(
+        key: str, value: str, message: str) -> None:
+    result = admit(Trigger, annotated({key: value}))
+    field = f"metadata.annotations.{key}"
+    assert result.fields == [field]
+    assert result.message(field) == message
+
+
+def test_the_dispatchers_read_the_delivery_annotations() -> None:
+    assert (ordered(None), max_in_flight(None)) == (False, DEFAULT_MAX_IN_FLIGHT)
+    assert ordered({"kafka.eventing.knative.dev/delivery.order": "ordered"})
+    assert not ordered({"shoal.dev/delivery-order": "unordered"})
+    assert max_in_flight({"shoal.dev/max-in-flight": "7"}) == 7
