@@ -47,7 +47,6 @@ from shoal.eventing.log import EventLog, LogClosed
 
 log = logging.getLogger("shoal.eventing.dispatcher")
 
-
 DECODED_RECORDS = 4096  # records kept decoded for the other consumers of the same broker
 
 Publish = Callable[[str, str, list[CloudEvent]], Awaitable[int]]

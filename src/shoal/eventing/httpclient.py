@@ -364,8 +364,9 @@ class HTTPClient:
     def begin(self, url: str, headers: Mapping[str, str], body: bytes) -> Exchange | None:
         """POST with no coroutine: at once on an idle connection to the URL's host, else
         as soon as one is free (``Exchange``); None when the URL cannot be posted to
-        (``post`` says why). Unlike ``post``, a connection the server had closed fails
-        the exchange, which then was no attempt: ``post`` sends it again if need be."""
+        (``post`` says why). Unlike ``post``, a pooled connection the server had closed
+        fails the exchange, which then was no attempt (``post`` sends it again if need
+        be); so does a connection that could not be opened for it."""
         try:
             route = self._routes.get(url) or self._route(url)
         except ConnectionError:

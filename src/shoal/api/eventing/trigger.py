@@ -4,7 +4,7 @@ A Trigger subscribes a destination to the events of one Broker that pass its fil
 broker cannot change after creation. Defaulting labels the trigger with its broker
 (``eventing.knative.dev/broker``), sets an empty attribute filter (match everything) and
 puts references in the trigger's namespace. Two annotations shape its delivery (read by
-the dispatchers through ``delivery_order`` and ``max_in_flight``, checked at admission):
+the dispatchers through ``ordered`` and ``max_in_flight``, checked at admission):
 ``shoal.dev/delivery-order`` (``ordered`` or ``unordered``; Knative's Kafka broker spelling
 ``kafka.eventing.knative.dev/delivery.order`` too) and ``shoal.dev/max-in-flight`` (a
 positive integer). Called by admission in the API server.
@@ -45,11 +45,15 @@ def ordered(annotations: Mapping[str, str] | None) -> bool:
     return any((annotations or {}).get(key) == "ordered" for key in ORDER_ANNOTATIONS)
 
 
+def _positive(value: str) -> int | None:
+    return int(value) if value.isascii() and value.isdigit() and int(value) > 0 else None
+
+
 def max_in_flight(annotations: Mapping[str, str] | None) -> int:
     """A Trigger's limit on deliveries at once (the default when the annotation is not a
     positive integer, which admission refuses)."""
-    value = (annotations or {}).get(MAX_IN_FLIGHT_ANNOTATION, "")
-    return int(value) if value.isdigit() and int(value) > 0 else DEFAULT_MAX_IN_FLIGHT
+    return _positive((annotations or {}).get(MAX_IN_FLIGHT_ANNOTATION, "")) \
+        or DEFAULT_MAX_IN_FLIGHT
 
 
 def check_delivery_annotations(annotations: Mapping[str, str] | None,
@@ -61,7 +65,7 @@ def check_delivery_annotations(annotations: Mapping[str, str] | None,
         if key in annotations and annotations[key] not in ORDERS:
             errs.not_supported(key, annotations[key], list(ORDERS))
     value = annotations.get(MAX_IN_FLIGHT_ANNOTATION)
-    if value is not None and not (value.isdigit() and int(value) > 0):
+    if value is not None and _positive(value) is None:
         errs.invalid(MAX_IN_FLIGHT_ANNOTATION, value, "must be a positive integer")
 
 

@@ -256,6 +256,7 @@ def test_delivery_annotations_shoal_follows(annotations: dict[str, str]) -> None
     ("shoal.dev/max-in-flight", "0", 'Invalid value: "0": must be a positive integer'),
     ("shoal.dev/max-in-flight", "ten", 'Invalid value: "ten": must be a positive integer'),
     ("shoal.dev/max-in-flight", "-3", 'Invalid value: "-3": must be a positive integer'),
+    ("shoal.dev/max-in-flight", "²", 'Invalid value: "²": must be a positive integer'),
 ])
 def test_delivery_annotations_shoal_cannot_follow_are_refused(
         key: str, value: str, message: str) -> None:
