@@ -522,12 +522,11 @@ async def fanout_run(lean: HTTPClient, sub: SubscriberProcess, address: str,
     total = await delivered(sub, start_count, flooded.acked * 10, 120)
     drained = time.perf_counter() - started
     opened = await sub.connections() - opened
-    own, kids = (a - b for a, b in zip(shoal_cpu(pid), cpu, strict=True))
     return (f"{flooded.rate:6.0f} events/s acknowledged, {total} of {flooded.acked * 10} "
             f"deliveries in {drained:.1f} s ({total / drained:.0f}/s, "
             f"{total / drained / baseline:.2f}x straight to the subscriber); "
-            f"{opened} connections opened; CPU per delivery: dispatcher "
-            f"{kids / max(1, total) * 1e6:.0f} us, shoal up {own / max(1, total) * 1e6:.0f} us")
+            f"{opened} connections opened; CPU per delivery: "
+            f"{cpu_split(cpu, shoal_cpu(pid), total)}")
 
 
 def sender_name(wrk: str | None) -> str:
